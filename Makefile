@@ -1,0 +1,38 @@
+# Thin wrapper: every target installs what it needs (make deps) and builds with CMake.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+APT_PACKAGES = cmake g++ make libeigen3-dev zlib1g-dev libgtest-dev libbenchmark-dev \
+  dataset-fashion-mnist python3-torch python3-numpy libopenblas0-pthread clang libclang-rt-14-dev
+
+.PHONY: deps build demo test test-asan bench fuzz clean
+
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing $$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	./$(BUILD)/torchless train --epochs 3 --batch-size 64
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTORCHLESS_SANITIZE=ON -DTORCHLESS_BENCH=OFF $(CMAKE_FLAGS)
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	./$(BUILD)/bench/kernels_bench
+	bench/compare_torch --build $(BUILD)
+
+clean:
+	rm -rf $(BUILD) build-asan build-fuzz

@@ -1,0 +1,37 @@
+#pragma once
+// Element types. Every dtype a torch checkpoint can carry is representable;
+// float32 and float64 compute, the rest are storage-only (load, save, convert).
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace torchless {
+
+enum class DType : uint8_t {
+  Float32, Float64, Float16, BFloat16,
+  Int8, Int16, Int32, Int64, UInt8, Bool,
+  Complex64, Complex128,
+};
+
+/// Bytes per element (e.g. 4 for Float32, 16 for Complex128).
+size_t element_size(DType t);
+/// torch's name without the prefix: "float32", "int64", "bool", ...
+std::string_view dtype_name(DType t);
+/// Parses dtype_name's output (also "float", "double", "half", "long", "int").
+/// Throws std::invalid_argument naming the text.
+DType dtype_from_name(std::string_view name);
+/// torch's legacy storage class name: "FloatStorage", "BFloat16Storage", ...
+std::string_view storage_class_name(DType t);
+/// Inverse of storage_class_name. Throws std::invalid_argument naming the class.
+DType dtype_from_storage_class(std::string_view cls);
+bool is_floating(DType t);
+bool is_complex(DType t);
+
+// Half-precision conversions (round-to-nearest-even), used by to(dtype) and io.
+float half_to_float(uint16_t h);
+uint16_t float_to_half(float f);
+float bfloat16_to_float(uint16_t b);
+uint16_t float_to_bfloat16(float f);
+
+}  // namespace torchless

@@ -1,0 +1,54 @@
+#pragma once
+// Storage: bytes on one device, shared by every tensor viewing them.
+// CPU bytes come from a caching allocator (no malloc per training step), or
+// wrap memory owned elsewhere (an mmap'd checkpoint) kept alive by `owner`.
+#include <cstddef>
+#include <memory>
+
+#include "core/device.h"
+
+namespace torchless {
+
+class Storage {
+ public:
+  Storage() = default;
+  /// Allocates `nbytes` uninitialised bytes on `device` (64-byte aligned on CPU).
+  /// Throws std::runtime_error if CUDA is requested in a build without it.
+  static Storage allocate(size_t nbytes, Device device = Device::cpu());
+  /// Wraps memory the caller keeps alive through `owner` (e.g. an mmap).
+  static Storage wrap(void* data, size_t nbytes, Device device, std::shared_ptr<void> owner);
+
+  void* data() const { return impl_ ? impl_->data : nullptr; }
+  size_t nbytes() const { return impl_ ? impl_->nbytes : 0; }
+  Device device() const { return impl_ ? impl_->device : Device::cpu(); }
+  bool defined() const { return impl_ != nullptr; }
+  /// Identity of the underlying buffer: views of one storage share it.
+  const void* id() const { return impl_.get(); }
+  long use_count() const { return impl_.use_count(); }
+
+ private:
+  struct Impl {
+    void* data = nullptr;
+    size_t nbytes = 0;
+    Device device;
+    std::shared_ptr<void> owner;  // releases the bytes when the last Storage goes
+  };
+  std::shared_ptr<Impl> impl_;
+};
+
+/// Device allocator hooks, filled in by a backend (cuda/) at static init.
+struct DeviceAllocator {
+  void* (*alloc)(size_t nbytes, int device_index) = nullptr;
+  void (*free)(void* p, size_t nbytes, int device_index) = nullptr;
+  void (*copy)(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes) = nullptr;
+};
+void register_cuda_allocator(const DeviceAllocator& a);
+const DeviceAllocator* cuda_allocator();  // null when no backend is registered
+
+/// Copies bytes between any two devices. Throws when CUDA is involved but absent.
+void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes);
+
+/// Frees every cached CPU block (the cache otherwise keeps freed blocks for reuse).
+void empty_cpu_cache();
+
+}  // namespace torchless
