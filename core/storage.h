@@ -41,6 +41,7 @@ struct DeviceAllocator {
   void* (*alloc)(size_t nbytes, int device_index) = nullptr;
   void (*free)(void* p, size_t nbytes, int device_index) = nullptr;
   void (*copy)(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes) = nullptr;
+  int (*device_count)() = nullptr;
 };
 void register_cuda_allocator(const DeviceAllocator& a);
 const DeviceAllocator* cuda_allocator();  // null when no backend is registered

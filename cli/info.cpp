@@ -1,0 +1,23 @@
+#include <Eigen/Core>
+#include <cstdio>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "core/device.h"
+#include "core/ops.h"
+
+namespace torchless::cli {
+
+int run_info(const std::vector<std::string>& argv) {
+  Args args(argv, {}, {});
+  if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional()[0] + "'");
+  std::printf("torchless %s\n", TORCHLESS_VERSION);
+  if (cuda_built()) std::printf("CUDA: built in, %d device(s) found\n", cuda_device_count());
+  else std::printf("CUDA: not built\n");
+  std::printf("Eigen %d.%d.%d, SIMD: %s\n", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION,
+              Eigen::SimdInstructionSetsInUse());
+  std::printf("CPU threads: %d\n", get_num_threads());
+  return 0;
+}
+
+}  // namespace torchless::cli

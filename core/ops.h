@@ -1,0 +1,82 @@
+#pragma once
+// Differentiable tensor ops (float32/float64 compute). Each op checks shapes,
+// broadcasts numpy-style, runs the device's kernel and records an autograd
+// node when an input requires grad. Errors are std::invalid_argument naming
+// the op and the offending shapes/dtypes.
+#include <optional>
+
+#include "core/tensor.h"
+
+namespace torchless {
+
+// ---- elementwise, broadcasting ----
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, double s);
+Tensor mul(const Tensor& a, double s);
+Tensor pow(const Tensor& a, double exponent);
+Tensor neg(const Tensor& a);
+Tensor exp(const Tensor& a);
+Tensor log(const Tensor& a);
+Tensor sqrt(const Tensor& a);
+Tensor tanh(const Tensor& a);
+Tensor sigmoid(const Tensor& a);
+Tensor relu(const Tensor& a);
+/// max(a, b) elementwise; the gradient goes to a where a >= b.
+Tensor maximum(const Tensor& a, const Tensor& b);
+
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator+(const Tensor& a, double s) { return add(a, s); }
+inline Tensor operator-(const Tensor& a, double s) { return add(a, -s); }
+inline Tensor operator*(const Tensor& a, double s) { return mul(a, s); }
+inline Tensor operator/(const Tensor& a, double s) { return mul(a, 1.0 / s); }
+inline Tensor operator*(double s, const Tensor& a) { return mul(a, s); }
+inline Tensor operator+(double s, const Tensor& a) { return add(a, s); }
+
+// ---- comparisons (no gradient), result dtype bool ----
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+/// True if same shape and every |a-b| <= atol + rtol*|b|.
+bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8);
+bool equal(const Tensor& a, const Tensor& b);  ///< same shape, dtype and values
+
+// ---- reductions ----
+Tensor sum(const Tensor& a);                                        ///< all elements, 0-dim
+Tensor sum(const Tensor& a, const Shape& dims, bool keepdim = false);
+Tensor mean(const Tensor& a);
+Tensor mean(const Tensor& a, const Shape& dims, bool keepdim = false);
+/// Index of the max along `dim` (first on ties), int64, no gradient.
+Tensor argmax(const Tensor& a, int64_t dim, bool keepdim = false);
+/// Sums `a` down to `shape` (the reverse of broadcasting); used by backward.
+Tensor sum_to(const Tensor& a, const Shape& shape);
+
+// ---- linear algebra ----
+/// torch.matmul for 1-D/2-D operands and batched (3-D) @ 2-D/3-D.
+Tensor matmul(const Tensor& a, const Tensor& b);
+/// x @ w^T + b  (x: [B, in], w: [out, in], b: [out] or undefined) — nn.Linear.
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b);
+
+// ---- factories with randomness (default generator unless one is given) ----
+class Generator;
+Tensor rand(Shape shape, DType dtype = DType::Float32, Generator* gen = nullptr);
+Tensor randn(Shape shape, DType dtype = DType::Float32, Generator* gen = nullptr);
+/// Uniform in [lo, hi) in place (torch's uniform_), returns t.
+Tensor& uniform_(Tensor& t, double lo, double hi, Generator* gen = nullptr);
+/// A random permutation of 0..n-1 (int64).
+Tensor randperm(int64_t n, Generator* gen = nullptr);
+
+// ---- threads ----
+/// Threads used by CPU kernels (GEMMs and large elementwise loops).
+void set_num_threads(int n);
+int get_num_threads();
+
+}  // namespace torchless

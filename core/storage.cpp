@@ -1,0 +1,145 @@
+#include "core/storage.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <stdexcept>
+#include <unordered_map>
+#include <vector>
+
+namespace torchless {
+namespace {
+
+// Training allocates the same activation and gradient sizes every step, so
+// freed CPU blocks are kept by exact size and handed out again: after the
+// first step a training loop does no malloc/free (and no mmap/munmap) at all.
+class CpuBlockCache {
+ public:
+  static constexpr size_t kAlign = 64;
+  static constexpr size_t kMaxCachedBytes = size_t{2} << 30;
+
+  void* get(size_t nbytes) {
+    {
+      std::lock_guard lock(mu_);
+      auto it = free_.find(nbytes);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        cached_bytes_ -= nbytes;
+        return p;
+      }
+    }
+    const size_t rounded = (std::max<size_t>(nbytes, 1) + kAlign - 1) / kAlign * kAlign;
+    void* p = std::aligned_alloc(kAlign, rounded);
+    if (!p) throw std::bad_alloc();
+    return p;
+  }
+
+  void put(void* p, size_t nbytes) {
+    {
+      std::lock_guard lock(mu_);
+      if (cached_bytes_ + nbytes <= kMaxCachedBytes) {
+        free_[nbytes].push_back(p);
+        cached_bytes_ += nbytes;
+        return;
+      }
+    }
+    std::free(p);
+  }
+
+  void clear() {
+    std::lock_guard lock(mu_);
+    for (auto& [size, blocks] : free_)
+      for (void* p : blocks) std::free(p);
+    free_.clear();
+    cached_bytes_ = 0;
+  }
+
+  ~CpuBlockCache() { clear(); }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  size_t cached_bytes_ = 0;
+};
+
+CpuBlockCache& cpu_cache() {
+  static CpuBlockCache* cache = new CpuBlockCache();  // outlives static tensors at exit
+  return *cache;
+}
+
+DeviceAllocator g_cuda_allocator;
+bool g_cuda_registered = false;
+
+[[noreturn]] void no_cuda() {
+  throw std::runtime_error(
+      "CUDA device requested, but this torchless was built without CUDA "
+      "(rebuild with the CUDA toolkit present and -DTORCHLESS_CUDA=ON)");
+}
+
+}  // namespace
+
+Storage Storage::allocate(size_t nbytes, Device device) {
+  Storage s;
+  s.impl_ = std::make_shared<Impl>();
+  s.impl_->nbytes = nbytes;
+  s.impl_->device = device;
+  if (device.is_cpu()) {
+    void* p = cpu_cache().get(nbytes);
+    s.impl_->data = p;
+    s.impl_->owner = std::shared_ptr<void>(p, [nbytes](void* q) { cpu_cache().put(q, nbytes); });
+  } else {
+    if (!g_cuda_registered) no_cuda();
+    const int idx = device.index;
+    void* p = g_cuda_allocator.alloc(nbytes, idx);
+    s.impl_->data = p;
+    auto free_fn = g_cuda_allocator.free;
+    s.impl_->owner = std::shared_ptr<void>(p, [nbytes, idx, free_fn](void* q) { free_fn(q, nbytes, idx); });
+  }
+  return s;
+}
+
+Storage Storage::wrap(void* data, size_t nbytes, Device device, std::shared_ptr<void> owner) {
+  Storage s;
+  s.impl_ = std::make_shared<Impl>();
+  s.impl_->data = data;
+  s.impl_->nbytes = nbytes;
+  s.impl_->device = device;
+  s.impl_->owner = std::move(owner);
+  return s;
+}
+
+void register_cuda_allocator(const DeviceAllocator& a) {
+  g_cuda_allocator = a;
+  g_cuda_registered = true;
+}
+
+const DeviceAllocator* cuda_allocator() { return g_cuda_registered ? &g_cuda_allocator : nullptr; }
+
+void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes) {
+  if (nbytes == 0) return;
+  if (dst_dev.is_cpu() && src_dev.is_cpu()) {
+    std::memcpy(dst, src, nbytes);
+    return;
+  }
+  if (!g_cuda_registered) no_cuda();
+  g_cuda_allocator.copy(dst, dst_dev, src, src_dev, nbytes);
+}
+
+bool cuda_built() {
+#ifdef TORCHLESS_WITH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+int cuda_device_count() {
+  return g_cuda_registered && g_cuda_allocator.device_count ? g_cuda_allocator.device_count() : 0;
+}
+
+void empty_cpu_cache() { cpu_cache().clear(); }
+
+}  // namespace torchless

@@ -1,0 +1,163 @@
+#include "nn/functional.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "core/autograd.h"
+#include "core/cpu/dispatch.h"
+#include "core/generator.h"
+
+namespace torchless::nn::functional {
+namespace {
+
+void check_classification(const Tensor& x, const Tensor& target, const char* op) {
+  if (x.dim() != 2) throw std::invalid_argument(std::string(op) + ": input must be [B, C], got " + shape_str(x.sizes()));
+  if (target.dtype() != DType::Int64 || target.dim() != 1 || target.size(0) != x.size(0))
+    throw std::invalid_argument(std::string(op) + ": target must be int64 [" + std::to_string(x.size(0)) + "], got " +
+                                std::string(dtype_name(target.dtype())) + " " + shape_str(target.sizes()));
+  const int64_t* t = static_cast<const int64_t*>(target.contiguous().raw_data());
+  for (int64_t i = 0; i < target.numel(); ++i)
+    if (t[i] < 0 || t[i] >= x.size(1))
+      throw std::invalid_argument(std::string(op) + ": target " + std::to_string(t[i]) + " at position " +
+                                  std::to_string(i) + " is out of bounds for " + std::to_string(x.size(1)) + " classes");
+}
+
+}  // namespace
+
+Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
+  if (!(p >= 0.0 && p <= 1.0)) throw std::invalid_argument("dropout: probability has to be between 0 and 1, got " + std::to_string(p));
+  if (!training || p == 0.0) return x;
+  Generator& g = gen ? *gen : default_generator();
+  Tensor mask = empty(x.sizes(), x.dtype());
+  const double scale = p == 1.0 ? 0.0 : 1.0 / (1.0 - p);
+  // Keep an element when a 24-bit uniform draw is >= p; two draws per u64.
+  const uint32_t threshold = static_cast<uint32_t>(std::ceil(p * 16777216.0));
+  cpu::dispatch_float(x.dtype(), "dropout", [&](auto zero) {
+    using T = decltype(zero);
+    T* m = static_cast<T*>(mask.raw_data());
+    const T s = static_cast<T>(scale);
+    const int64_t n = mask.numel();
+    int64_t i = 0;
+    for (; i + 1 < n; i += 2) {
+      const uint64_t r = g.next_u64();
+      m[i] = (static_cast<uint32_t>(r >> 40) >= threshold) ? s : T(0);
+      m[i + 1] = (static_cast<uint32_t>((r >> 8) & 0xFFFFFF) >= threshold) ? s : T(0);
+    }
+    if (i < n) m[i] = (static_cast<uint32_t>(g.next_u64() >> 40) >= threshold) ? s : T(0);
+  });
+  return mul(x, mask);
+}
+
+Tensor log_softmax(const Tensor& x, int64_t dim) {
+  dim = wrap_dim(dim, x.dim());
+  if (dim != x.dim() - 1) {
+    // Move `dim` last, compute, move back.
+    return log_softmax(x.transpose(dim, -1), -1).transpose(dim, -1);
+  }
+  Tensor xc = x.detach().contiguous();
+  Tensor out = empty(x.sizes(), x.dtype());
+  const int64_t C = x.numel() ? x.size(-1) : 1;
+  const int64_t rows = C ? x.numel() / C : 0;
+  cpu::dispatch_float(x.dtype(), "log_softmax", [&](auto zero) {
+    using T = decltype(zero);
+    const T* in = static_cast<const T*>(xc.raw_data());
+    T* o = static_cast<T*>(out.raw_data());
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* row = in + r * C;
+      T mx = row[0];
+      for (int64_t c = 1; c < C; ++c) mx = std::max(mx, row[c]);
+      T s = 0;
+      for (int64_t c = 0; c < C; ++c) s += std::exp(row[c] - mx);
+      const T lse = mx + std::log(s);
+      for (int64_t c = 0; c < C; ++c) o[r * C + c] = row[c] - lse;
+    }
+  });
+  if (any_requires_grad({&x})) {
+    Tensor od = out.detach();
+    record(out, "LogSoftmaxBackward", {x}, [od](const Tensor& g) {
+      // dx = g - softmax * sum(g)
+      Tensor softmax = exp(od);
+      return std::vector<Tensor>{sub(g, mul(softmax, sum(g, {-1}, true)))};
+    });
+  }
+  return out;
+}
+
+Tensor nll_loss(const Tensor& logp, const Tensor& target) {
+  check_classification(logp, target, "nll_loss");
+  Tensor lp = logp.detach().contiguous();
+  const Tensor tc = target.contiguous();
+  const int64_t* t = static_cast<const int64_t*>(tc.raw_data());
+  const int64_t B = logp.size(0), C = logp.size(1);
+  double total = 0;
+  cpu::dispatch_float(logp.dtype(), "nll_loss", [&](auto zero) {
+    using T = decltype(zero);
+    const T* p = static_cast<const T*>(lp.raw_data());
+    for (int64_t i = 0; i < B; ++i) total -= p[i * C + t[i]];
+  });
+  Tensor out = scalar_tensor(B ? total / static_cast<double>(B) : NAN, logp.dtype());
+  if (any_requires_grad({&logp})) {
+    const Shape shape = logp.sizes();
+    const DType dt = logp.dtype();
+    record(out, "NllLossBackward", {logp}, [tc, shape, dt, B, C](const Tensor& g) {
+      Tensor gi = zeros(shape, dt);
+      const double scale = -g.item() / static_cast<double>(B);
+      const int64_t* tt = static_cast<const int64_t*>(tc.raw_data());
+      cpu::dispatch_float(dt, "nll_loss_backward", [&](auto zero) {
+        using T = decltype(zero);
+        T* p = static_cast<T*>(gi.raw_data());
+        for (int64_t i = 0; i < B; ++i) p[i * C + tt[i]] = static_cast<T>(scale);
+      });
+      return std::vector<Tensor>{gi};
+    });
+  }
+  return out;
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target) {
+  check_classification(logits, target, "cross_entropy");
+  if (!logits.device().is_cpu()) throw std::invalid_argument("cross_entropy: CUDA tensors need the CUDA backend");
+  Tensor x = logits.detach().contiguous();
+  const Tensor tc = target.contiguous();
+  const int64_t* t = static_cast<const int64_t*>(tc.raw_data());
+  const int64_t B = logits.size(0), C = logits.size(1);
+  Tensor probs = empty(logits.sizes(), logits.dtype());  // softmax, kept for backward
+  double total = 0;
+  cpu::dispatch_float(logits.dtype(), "cross_entropy", [&](auto zero) {
+    using T = decltype(zero);
+    const T* in = static_cast<const T*>(x.raw_data());
+    T* pr = static_cast<T*>(probs.raw_data());
+    for (int64_t i = 0; i < B; ++i) {
+      const T* row = in + i * C;
+      T* prow = pr + i * C;
+      T mx = row[0];
+      for (int64_t c = 1; c < C; ++c) mx = std::max(mx, row[c]);
+      T s = 0;
+      for (int64_t c = 0; c < C; ++c) s += (prow[c] = std::exp(row[c] - mx));
+      const T inv = T(1) / s;
+      for (int64_t c = 0; c < C; ++c) prow[c] *= inv;
+      total += static_cast<double>(mx + std::log(s) - row[t[i]]);
+    }
+  });
+  Tensor out = scalar_tensor(B ? total / static_cast<double>(B) : NAN, logits.dtype());
+  if (any_requires_grad({&logits})) {
+    record(out, "CrossEntropyBackward", {logits}, [probs, tc, B, C](const Tensor& g) {
+      // d/dlogits = (softmax - onehot(target)) * g / B, written over probs' copy.
+      Tensor gi = empty(probs.sizes(), probs.dtype());
+      const double scale = g.item() / static_cast<double>(B);
+      const int64_t* tt = static_cast<const int64_t*>(tc.raw_data());
+      cpu::dispatch_float(probs.dtype(), "cross_entropy_backward", [&](auto zero) {
+        using T = decltype(zero);
+        const T* p = static_cast<const T*>(probs.raw_data());
+        T* o = static_cast<T*>(gi.raw_data());
+        const T s = static_cast<T>(scale);
+        for (int64_t i = 0; i < B; ++i)
+          for (int64_t c = 0; c < C; ++c) o[i * C + c] = (p[i * C + c] - (c == tt[i] ? T(1) : T(0))) * s;
+      });
+      return std::vector<Tensor>{gi};
+    });
+  }
+  return out;
+}
+
+}  // namespace torchless::nn::functional

@@ -1,0 +1,112 @@
+#include "optim/adam.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "core/autograd.h"
+#include "core/cpu/dispatch.h"
+
+namespace torchless::optim {
+namespace {
+
+// One parameter's update, in torch's order of operations (its foreach path):
+//   g = grad (negated if maximize) [+ wd*p]        p *= 1 - lr*wd  (AdamW)
+//   m = lerp(m, g, 1-b1)    v = v*b2 + (1-b2)*g*g   [vmax = max(vmax, v)]
+//   p += -(lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps)
+template <typename T>
+void adam_update(T* p, const T* grad, T* m, T* v, T* vmax, int64_t n, const AdamOptions& o, double step) {
+  const T b2 = static_cast<T>(o.beta2);
+  const T one_minus_b1 = static_cast<T>(1 - o.beta1), one_minus_b2 = static_cast<T>(1 - o.beta2);
+  const T wd = static_cast<T>(o.weight_decay);
+  const T decay = static_cast<T>(1 - o.lr * o.weight_decay);
+  const double bc1 = 1 - std::pow(o.beta1, step);
+  const double bc2 = 1 - std::pow(o.beta2, step);
+  const T step_size = static_cast<T>(-(o.lr / bc1));
+  const T bc2_sqrt = static_cast<T>(std::sqrt(bc2));
+  const T eps = static_cast<T>(o.eps);
+  const bool coupled_wd = o.weight_decay != 0 && !o.decoupled_weight_decay;
+  const bool decoupled_wd = o.weight_decay != 0 && o.decoupled_weight_decay;
+  for (int64_t i = 0; i < n; ++i) {
+    T g = o.maximize ? -grad[i] : grad[i];
+    if (decoupled_wd) p[i] *= decay;
+    if (coupled_wd) g += wd * p[i];
+    // torch's lerp: m + w*(g - m) for w < 0.5
+    m[i] = m[i] + one_minus_b1 * (g - m[i]);
+    v[i] = v[i] * b2 + one_minus_b2 * g * g;
+    T denom_src = v[i];
+    if (vmax) {
+      vmax[i] = std::max(vmax[i], v[i]);
+      denom_src = vmax[i];
+    }
+    const T denom = std::sqrt(denom_src) / bc2_sqrt + eps;
+    p[i] += step_size * (m[i] / denom);
+  }
+}
+
+}  // namespace
+
+void AdamOptions::validate() const {
+  auto bad = [](const std::string& what) { throw std::invalid_argument("Adam: " + what); };
+  if (!(lr >= 0)) bad("invalid learning rate: " + std::to_string(lr));
+  if (!(eps >= 0)) bad("invalid epsilon value: " + std::to_string(eps));
+  if (!(beta1 >= 0 && beta1 < 1)) bad("invalid beta parameter at index 0: " + std::to_string(beta1));
+  if (!(beta2 >= 0 && beta2 < 1)) bad("invalid beta parameter at index 1: " + std::to_string(beta2));
+  if (!(weight_decay >= 0)) bad("invalid weight_decay value: " + std::to_string(weight_decay));
+}
+
+Adam::Adam(std::vector<Tensor> params, AdamOptions options) : Adam(std::vector<ParamGroup>{{std::move(params), options}}) {}
+
+Adam::Adam(std::vector<ParamGroup> groups) : groups_(std::move(groups)) {
+  size_t n = 0;
+  for (auto& g : groups_) {
+    g.options.validate();
+    for (auto& p : g.params) {
+      if (!p.defined()) throw std::invalid_argument("Adam: undefined parameter tensor");
+      if (!is_floating(p.dtype())) throw std::invalid_argument("Adam: can only optimize floating-point tensors");
+      ++n;
+    }
+  }
+  if (n == 0) throw std::invalid_argument("Adam: optimizer got an empty parameter list");
+  state_.resize(n);
+}
+
+void Adam::step() {
+  NoGradGuard no_grad;
+  size_t idx = 0;
+  for (auto& group : groups_) {
+    for (auto& p : group.params) {
+      AdamParamState& st = state_[idx++];
+      Tensor g = p.grad();
+      if (!g.defined() || !p.requires_grad()) continue;
+      if (!p.is_contiguous() || !g.is_contiguous())
+        throw std::invalid_argument("Adam: parameters and gradients must be contiguous");
+      if (!st.exp_avg.defined()) {
+        st.exp_avg = zeros(p.sizes(), p.dtype(), p.device());
+        st.exp_avg_sq = zeros(p.sizes(), p.dtype(), p.device());
+        if (group.options.amsgrad) st.max_exp_avg_sq = zeros(p.sizes(), p.dtype(), p.device());
+      }
+      if (group.options.amsgrad && !st.max_exp_avg_sq.defined())
+        st.max_exp_avg_sq = zeros(p.sizes(), p.dtype(), p.device());
+      st.step += 1;
+      cpu::dispatch_float(p.dtype(), "Adam.step", [&](auto zero) {
+        using T = decltype(zero);
+        adam_update<T>(static_cast<T*>(p.raw_data()), static_cast<const T*>(g.raw_data()),
+                       static_cast<T*>(st.exp_avg.raw_data()), static_cast<T*>(st.exp_avg_sq.raw_data()),
+                       group.options.amsgrad ? static_cast<T*>(st.max_exp_avg_sq.raw_data()) : nullptr, p.numel(),
+                       group.options, st.step);
+      });
+    }
+  }
+}
+
+void Adam::zero_grad() {
+  for (auto& group : groups_)
+    for (auto& p : group.params) p.set_grad(Tensor());
+}
+
+AdamW::AdamW(std::vector<Tensor> params, AdamOptions options) : Adam([&] {
+  options.decoupled_weight_decay = true;
+  return std::vector<ParamGroup>{{std::move(params), options}};
+}()) {}
+
+}  // namespace torchless::optim
