@@ -2,6 +2,7 @@
 
 #include <bit>
 #include <cmath>
+#include <limits>
 #include <cstring>
 #include <stdexcept>
 
@@ -28,6 +29,8 @@ constexpr DTypeInfo kInfo[] = {
     {DType::Bool, 1, "bool", "BoolStorage"},
     {DType::Complex64, 8, "complex64", "ComplexFloatStorage"},
     {DType::Complex128, 16, "complex128", "ComplexDoubleStorage"},
+    {DType::Float8_e4m3fn, 1, "float8_e4m3fn", ""},
+    {DType::Float8_e5m2, 1, "float8_e5m2", ""},
 };
 
 const DTypeInfo& info(DType t) { return kInfo[static_cast<size_t>(t)]; }
@@ -54,12 +57,13 @@ DType dtype_from_name(std::string_view name) {
 
 DType dtype_from_storage_class(std::string_view cls) {
   for (const auto& i : kInfo)
-    if (i.storage == cls) return i.type;
+    if (!i.storage.empty() && i.storage == cls) return i.type;
   throw std::invalid_argument("unsupported storage class '" + std::string(cls) + "'");
 }
 
 bool is_floating(DType t) {
-  return t == DType::Float32 || t == DType::Float64 || t == DType::Float16 || t == DType::BFloat16;
+  return t == DType::Float32 || t == DType::Float64 || t == DType::Float16 || t == DType::BFloat16 ||
+         t == DType::Float8_e4m3fn || t == DType::Float8_e5m2;
 }
 bool is_complex(DType t) { return t == DType::Complex64 || t == DType::Complex128; }
 
@@ -109,6 +113,50 @@ uint16_t float_to_bfloat16(float f) {
   const uint32_t x = std::bit_cast<uint32_t>(f);
   if ((x & 0x7FFFFFFF) > 0x7F800000) return static_cast<uint16_t>((x >> 16) | 0x40);  // quiet nan
   return static_cast<uint16_t>((x + 0x7FFF + ((x >> 16) & 1)) >> 16);
+}
+
+namespace {
+// The code in [0, end) whose value is nearest to a >= 0, ties to the even
+// code (= round-to-nearest-even). A scan: float8 conversion is for loading
+// and converting checkpoints, not a hot path.
+uint8_t nearest_code(float a, uint8_t end, float (*decode)(uint8_t)) {
+  uint8_t best = 0;
+  float best_err = a;
+  for (uint8_t c = 1; c < end; ++c) {
+    const float err = std::fabs(decode(c) - a);
+    if (err < best_err || (err == best_err && (c & 1) == 0)) {
+      best = c;
+      best_err = err;
+    }
+  }
+  return best;
+}
+}  // namespace
+
+float float8_e4m3fn_to_float(uint8_t b) {
+  const float sign = (b & 0x80) ? -1.0f : 1.0f;
+  const int exp = (b >> 3) & 0xF, mant = b & 0x7;
+  if (exp == 0xF && mant == 0x7) return std::numeric_limits<float>::quiet_NaN();
+  if (exp == 0) return sign * std::ldexp(static_cast<float>(mant) / 8.0f, -6);
+  return sign * std::ldexp(1.0f + static_cast<float>(mant) / 8.0f, exp - 7);
+}
+
+uint8_t float_to_float8_e4m3fn(float f) {
+  if (std::isnan(f)) return 0x7F;
+  const uint8_t sign = std::signbit(f) ? 0x80 : 0;
+  const float a = std::fabs(f);
+  if (a >= 464.0f) return sign | 0x7F;  // beyond 448 + half an ulp: NaN, as torch
+  return sign | nearest_code(a, 0x7F, float8_e4m3fn_to_float);
+}
+
+float float8_e5m2_to_float(uint8_t b) { return half_to_float(static_cast<uint16_t>(b) << 8); }
+
+uint8_t float_to_float8_e5m2(float f) {
+  if (std::isnan(f)) return 0x7E;
+  const uint8_t sign = std::signbit(f) ? 0x80 : 0;
+  const float a = std::fabs(f);
+  if (a >= 61440.0f) return sign | 0x7C;  // beyond 57344 + half an ulp: infinity
+  return sign | nearest_code(a, 0x7C, float8_e5m2_to_float);
 }
 
 }  // namespace torchless

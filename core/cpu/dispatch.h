@@ -11,6 +11,8 @@ namespace torchless::cpu {
 
 struct Half { uint16_t bits; };
 struct BFloat16 { uint16_t bits; };
+struct Float8E4M3 { uint8_t bits; };
+struct Float8E5M2 { uint8_t bits; };
 
 /// Converts between any two element types (complex→real keeps the real part).
 template <typename To, typename From> inline To convert(From v);
@@ -19,6 +21,8 @@ namespace detail {
 template <typename T> inline double to_double(T v) {
   if constexpr (std::is_same_v<T, Half>) return half_to_float(v.bits);
   else if constexpr (std::is_same_v<T, BFloat16>) return bfloat16_to_float(v.bits);
+  else if constexpr (std::is_same_v<T, Float8E4M3>) return float8_e4m3fn_to_float(v.bits);
+  else if constexpr (std::is_same_v<T, Float8E5M2>) return float8_e5m2_to_float(v.bits);
   else if constexpr (std::is_same_v<T, std::complex<float>> || std::is_same_v<T, std::complex<double>>) return v.real();
   else return static_cast<double>(v);
 }
@@ -31,6 +35,10 @@ template <typename To, typename From> inline To convert(From v) {
     return Half{float_to_half(static_cast<float>(detail::to_double(v)))};
   } else if constexpr (std::is_same_v<To, BFloat16>) {
     return BFloat16{float_to_bfloat16(static_cast<float>(detail::to_double(v)))};
+  } else if constexpr (std::is_same_v<To, Float8E4M3>) {
+    return Float8E4M3{float_to_float8_e4m3fn(static_cast<float>(detail::to_double(v)))};
+  } else if constexpr (std::is_same_v<To, Float8E5M2>) {
+    return Float8E5M2{float_to_float8_e5m2(static_cast<float>(detail::to_double(v)))};
   } else if constexpr (std::is_same_v<To, std::complex<float>> || std::is_same_v<To, std::complex<double>>) {
     if constexpr (std::is_same_v<From, std::complex<float>> || std::is_same_v<From, std::complex<double>>)
       return To(static_cast<typename To::value_type>(v.real()), static_cast<typename To::value_type>(v.imag()));
@@ -47,7 +55,7 @@ template <typename To, typename From> inline To convert(From v) {
   }
 }
 
-/// Calls f(T{}) with T the element type of `t` (all 12 dtypes).
+/// Calls f(T{}) with T the element type of `t` (every dtype).
 template <typename F> decltype(auto) dispatch_all(DType t, F&& f) {
   switch (t) {
     case DType::Float32: return f(float{});
@@ -62,6 +70,8 @@ template <typename F> decltype(auto) dispatch_all(DType t, F&& f) {
     case DType::Bool: return f(bool{});
     case DType::Complex64: return f(std::complex<float>{});
     case DType::Complex128: return f(std::complex<double>{});
+    case DType::Float8_e4m3fn: return f(Float8E4M3{});
+    case DType::Float8_e5m2: return f(Float8E5M2{});
   }
   throw std::logic_error("bad dtype");
 }

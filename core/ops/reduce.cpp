@@ -16,11 +16,8 @@ std::vector<bool> reduced_mask(const Shape& dims, int64_t ndim) {
   for (auto d : dims) {
     const int64_t w = wrap_dim(d, ndim);
     if (ndim == 0) continue;
-    if (mask[w] && !dims.empty()) {
-      // torch refuses duplicates
-      for (auto e : dims)
-        if (e != d && wrap_dim(e, ndim) == w) throw std::invalid_argument("sum: dim " + std::to_string(w) + " repeated");
-    }
+    // torch refuses duplicates ("dim 1 appears multiple times in the list of dims")
+    if (mask[w] && !dims.empty()) throw std::invalid_argument("sum: dim " + std::to_string(w) + " repeated");
     mask[w] = true;
   }
   return mask;

@@ -1,0 +1,227 @@
+#include "io/checked_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+#include <utility>
+
+namespace torchless::io {
+namespace {
+
+[[noreturn]] void throw_errno(const std::string& what, const char* op, int err) {
+  throw std::runtime_error(what + ": " + op + " failed: " + std::strerror(err));
+}
+
+[[noreturn]] void throw_errno(const std::string& what, const char* op) {
+  throw_errno(what, op, errno);
+}
+
+// Owns an fd for the duration of a function so early throws do not leak it.
+class FdGuard {
+ public:
+  explicit FdGuard(int fd) : fd_(fd) {}
+  ~FdGuard() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FdGuard(const FdGuard&) = delete;
+  FdGuard& operator=(const FdGuard&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+int open_for_read(const std::string& path) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) throw_errno(path, "open");
+  return fd;
+}
+
+struct stat stat_regular(int fd, const std::string& path) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw_errno(path, "fstat");
+  if (S_ISDIR(st.st_mode)) throw std::runtime_error(path + ": is a directory");
+  if (!S_ISREG(st.st_mode)) throw std::runtime_error(path + ": not a regular file");
+  return st;
+}
+
+std::string directory_of(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// The permission bits a plain open(O_CREAT, 0666) would have produced. The
+// umask is read from /proc because umask(2) can only be read by changing it,
+// which races with other threads creating files.
+mode_t default_file_mode() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Umask:", 0) == 0) {
+      return 0666 & ~static_cast<mode_t>(std::strtoul(line.c_str() + 6, nullptr, 8));
+    }
+  }
+  return 0644;
+}
+
+mode_t mode_for_new_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return st.st_mode & 07777;
+  return default_file_mode();
+}
+
+void fsync_directory(const std::string& dir) {
+  int fd;
+  do {
+    fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) throw_errno(dir, "open (directory)");
+  FdGuard guard(fd);
+  // Some file systems cannot sync a directory at all; the rename itself has
+  // happened, so that is not worth failing the save over.
+  if (::fsync(fd) != 0 && errno != EINVAL && errno != ENOTSUP) throw_errno(dir, "fsync (directory)");
+}
+
+}  // namespace
+
+// ---- MappedFile ----
+
+std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
+  FdGuard fd(open_for_read(path));
+  struct stat st = stat_regular(fd.get(), path);
+  const auto size = static_cast<std::size_t>(st.st_size);
+  if (size == 0) return std::make_shared<MappedFile>(Key{}, path, nullptr, 0);
+  void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+  if (p == MAP_FAILED) throw_errno(path, "mmap");
+  // The mapping outlives the fd; closing it now keeps fd usage bounded.
+  return std::make_shared<MappedFile>(Key{}, path, static_cast<const std::uint8_t*>(p), size);
+}
+
+MappedFile::~MappedFile() {
+  if (data_ != nullptr) ::munmap(const_cast<std::uint8_t*>(data_), size_);
+}
+
+// ---- whole-file read / write ----
+
+std::string read_file(const std::string& path) {
+  FdGuard fd(open_for_read(path));
+  struct stat st = stat_regular(fd.get(), path);
+  std::string out;
+  out.resize(static_cast<std::size_t>(st.st_size));
+  std::size_t got = 0;
+  for (;;) {
+    if (got == out.size()) out.resize(out.size() + 65536);  // the file may have grown
+    ssize_t r = ::read(fd.get(), out.data() + got, out.size() - got);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      throw_errno(path, "read");
+    }
+    if (r == 0) break;
+    got += static_cast<std::size_t>(r);
+  }
+  out.resize(got);
+  return out;
+}
+
+void write_all(int fd, const void* data, std::size_t n, const std::string& what) {
+  const auto* p = static_cast<const char*>(data);
+  // Linux write(2) moves at most ~2 GiB per call; ask for 1 GiB at a time.
+  constexpr std::size_t kMaxChunk = std::size_t{1} << 30;
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n < kMaxChunk ? n : kMaxChunk);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      throw_errno(what, "write");
+    }
+    if (w == 0) throw std::runtime_error(what + ": write failed: wrote 0 bytes");
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+
+// ---- sinks ----
+
+void StringSink::write(const void* data, std::size_t n) {
+  out_.append(static_cast<const char*>(data), n);
+}
+
+FdSink::FdSink(int fd, std::string what, std::size_t buffer_size)
+    : fd_(fd), what_(std::move(what)), capacity_(buffer_size == 0 ? 1 : buffer_size) {
+  buf_.reserve(capacity_);
+}
+
+void FdSink::write(const void* data, std::size_t n) {
+  if (buf_.size() + n <= capacity_) {
+    buf_.append(static_cast<const char*>(data), n);
+    return;
+  }
+  flush();
+  if (n >= capacity_) {
+    write_all(fd_, data, n, what_);  // big payload: no copy through the buffer
+  } else {
+    buf_.append(static_cast<const char*>(data), n);
+  }
+}
+
+void FdSink::flush() {
+  if (buf_.empty()) return;
+  write_all(fd_, buf_.data(), buf_.size(), what_);
+  buf_.clear();
+}
+
+// ---- AtomicFileWriter ----
+
+AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
+  if (path_.empty()) throw std::runtime_error("(empty path): cannot write a file with an empty name");
+  std::string tmpl = path_ + ".tmp.XXXXXX";
+  int fd = ::mkstemp(tmpl.data());
+  if (fd < 0) throw_errno(tmpl, "mkstemp");
+  fd_ = fd;
+  temp_path_ = std::move(tmpl);
+  // mkstemp creates 0600; give the result the permissions a normal save would.
+  if (::fchmod(fd_, mode_for_new_file(path_)) != 0) {
+    int err = errno;
+    ::close(fd_);
+    ::unlink(temp_path_.c_str());
+    fd_ = -1;
+    throw_errno(temp_path_, "fchmod", err);
+  }
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
+}
+
+void AtomicFileWriter::commit() {
+  if (committed_ || fd_ < 0) throw std::runtime_error(path_ + ": AtomicFileWriter::commit called twice");
+  if (::fsync(fd_) != 0) throw_errno(temp_path_, "fsync");
+  int fd = fd_;
+  fd_ = -1;
+  // close() can report a deferred write error (NFS, quota); never retry it.
+  if (::close(fd) != 0) throw_errno(temp_path_, "close");
+  if (::rename(temp_path_.c_str(), path_.c_str()) != 0) throw_errno(path_, "rename");
+  committed_ = true;
+  fsync_directory(directory_of(path_));
+}
+
+void write_file_atomic(const std::string& path, const std::function<void(int fd)>& writer) {
+  AtomicFileWriter file(path);
+  writer(file.fd());
+  file.commit();
+}
+
+}  // namespace torchless::io

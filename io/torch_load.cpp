@@ -1,0 +1,193 @@
+#include "io/torch_load.h"
+
+#include <cstring>
+#include <map>
+#include <stdexcept>
+
+#include "io/checked_file.h"
+#include "io/torch_legacy.h"
+#include "io/torch_rebuild.h"
+#include "io/unpickler.h"
+#include "io/zip_reader.h"
+
+namespace torchless::io {
+namespace {
+
+[[noreturn]] void fail(const std::string& name, const std::string& what) {
+  throw std::runtime_error(name + ": " + what);
+}
+
+// Newest zip format torch writes is 3; torch 2.11 reads up to 10 (TorchScript
+// versions). Anything newer is refused rather than misread.
+constexpr int64_t kMaxFormatVersion = 10;
+
+void check_version(const ZipReader& zip, const std::string& prefix, const std::string& name) {
+  const ZipEntry* e = zip.find(prefix + "/.data/version");
+  if (!e) e = zip.find(prefix + "/version");
+  if (!e) fail(name, "not a torch checkpoint: no 'version' record in the archive");
+  std::string text = zip.read(*e);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
+  int64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9' || v > 1000000) fail(name, "malformed 'version' record '" + text.substr(0, 20) + "'");
+    v = v * 10 + (c - '0');
+  }
+  if (text.empty() || v < 1 || v > kMaxFormatVersion)
+    fail(name, "unsupported checkpoint format version " + text + " (this reader supports 1.." +
+                   std::to_string(kMaxFormatVersion) + ")");
+}
+
+bool big_endian_file(const ZipReader& zip, const std::string& prefix, const std::string& name) {
+  const ZipEntry* e = zip.find(prefix + "/byteorder");
+  if (!e) return false;  // files before torch 2.1 are little-endian
+  const std::string order = zip.read(*e);
+  if (order == "little") return false;
+  if (order == "big") return true;
+  fail(name, "malformed 'byteorder' record '" + order.substr(0, 20) + "'");
+}
+
+// Copies or maps one storage record onto its target device.
+Storage materialise(const ZipReader& zip, const ZipEntry& e, DType dtype, int64_t numel, Device device, bool big_endian,
+                    bool use_mmap) {
+  const size_t esize = element_size(dtype);
+  const uint64_t nbytes = static_cast<uint64_t>(numel) * esize;
+  if (e.uncompressed_size != nbytes)
+    fail(zip.display_name(), "storage record '" + e.name + "' holds " + std::to_string(e.uncompressed_size) +
+                                 " bytes, but " + std::to_string(numel) + " " + std::string(dtype_name(dtype)) +
+                                 " elements need " + std::to_string(nbytes));
+  if (use_mmap && device.is_cpu() && e.method == 0 && !big_endian && e.data_offset % esize == 0) {
+    std::string_view view = zip.stored_view(e);
+    std::shared_ptr<const void> owner = zip.owner();
+    return Storage::wrap(const_cast<char*>(view.data()), view.size(), device,
+                         std::shared_ptr<void>(std::const_pointer_cast<void>(owner), const_cast<char*>(view.data())));
+  }
+  Storage cpu = Storage::allocate(nbytes, Device::cpu());
+  if (e.method == 0) {
+    std::string_view view = zip.stored_view(e);
+    if (nbytes) std::memcpy(cpu.data(), view.data(), nbytes);
+  } else {
+    const std::string bytes = zip.read(e);
+    if (nbytes) std::memcpy(cpu.data(), bytes.data(), nbytes);
+  }
+  if (big_endian) {
+    const size_t unit = is_complex(dtype) ? esize / 2 : esize;
+    byteswap_elements(cpu.data(), static_cast<size_t>(nbytes / unit), unit);
+  }
+  if (device.is_cpu()) return cpu;
+  Storage dev = Storage::allocate(nbytes, device);
+  copy_bytes(dev.data(), device, cpu.data(), Device::cpu(), nbytes);
+  return dev;
+}
+
+Checkpoint load_zip(const ZipReader& zip, const LoadOptions& opt) {
+  const std::string& name = zip.display_name();
+  const std::string prefix = zip.archive_prefix();
+  if (zip.find(prefix + "/constants.pkl"))
+    fail(name, "this is a TorchScript archive (torch.jit.save), not a torch.save checkpoint");
+  const ZipEntry* pkl = zip.find(prefix + "/data.pkl");
+  if (!pkl) fail(name, "not a torch checkpoint: no '" + prefix + "/data.pkl' record in the archive");
+  check_version(zip, prefix, name);
+  if (opt.verify_crc) zip.verify_all();
+  const bool big_endian = big_endian_file(zip, prefix, name);
+
+  Checkpoint ck;
+  ck.format = "zip";
+  ck.path = name;
+  std::map<std::string, ValuePtr> loaded;
+  UnpickleOptions uo;
+  uo.safe = opt.safe;
+  install_torch_hooks(
+      uo,
+      [&](const std::string& key, DType dtype, int64_t numel, const std::string& location) -> ValuePtr {
+        if (auto it = loaded.find(key); it != loaded.end()) {
+          if (it->second->storage_dtype != dtype && dtype != DType::UInt8)
+            fail(name, "storage '" + key + "' is used with two dtypes");
+          return it->second;
+        }
+        const ZipEntry* rec = zip.find(prefix + "/data/" + key);
+        if (!rec) fail(name, "storage record '" + prefix + "/data/" + key + "' is missing");
+        Device device;
+        try {
+          device = opt.map_location.resolve(location);
+        } catch (const std::exception& e) {
+          fail(name, e.what());
+        }
+        if (device.is_cuda() && !cuda_built())
+          fail(name, "storage '" + key + "' was saved on " + location +
+                         ", but this torchless was built without CUDA; load with map_location \"cpu\" "
+                         "(torchless ... --map-location cpu)");
+        auto v = Value::from_storage(materialise(zip, *rec, dtype, numel, device, big_endian, opt.mmap), dtype);
+        loaded[key] = v;
+        ck.storages.push_back({key, dtype, numel, location, device});
+        return v;
+      },
+      name);
+  const std::string data = pkl->method == 0 ? std::string(zip.stored_view(*pkl)) : zip.read(*pkl);
+  try {
+    ck.root = unpickle(data, uo);
+  } catch (const UnpickleError& e) {
+    fail(name, std::string(e.what()) + " (in " + pkl->name + ")");
+  }
+  return ck;
+}
+
+}  // namespace
+
+MapLocation MapLocation::parse(std::string_view spec) {
+  MapLocation m;
+  if (spec.empty()) return m;
+  if (spec.find('=') == std::string_view::npos) {
+    m.all = Device::parse(spec);
+    return m;
+  }
+  size_t start = 0;
+  while (start <= spec.size()) {
+    const size_t comma = std::min(spec.find(',', start), spec.size());
+    const std::string_view item = spec.substr(start, comma - start);
+    const size_t eq = item.find('=');
+    if (eq == std::string_view::npos)
+      throw std::invalid_argument("bad map_location entry '" + std::string(item) + "' (expected FROM=TO)");
+    const std::string from(item.substr(0, eq)), to(item.substr(eq + 1));
+    Device::parse(from);
+    Device::parse(to);
+    m.remap.emplace_back(Device::parse(from).str(), Device::parse(to).str());
+    start = comma + 1;
+  }
+  return m;
+}
+
+Device MapLocation::resolve(const std::string& location) const {
+  Device saved;
+  try {
+    saved = Device::parse(location);
+  } catch (const std::exception&) {
+    throw std::invalid_argument("unknown storage location '" + location + "'");
+  }
+  if (all) return *all;
+  for (const auto& [from, to] : remap)
+    if (from == saved.str()) return Device::parse(to);
+  return saved;
+}
+
+Checkpoint load_checkpoint_bytes(std::string_view bytes, const std::string& name, const LoadOptions& opt) {
+  if (bytes.size() >= 4 && std::memcmp(bytes.data(), "PK\x03\x04", 4) == 0) {
+    auto owner = std::make_shared<std::string>(bytes);
+    ZipReader zip(owner->data(), owner->size(), name, owner);
+    return load_zip(zip, opt);
+  }
+  return load_legacy(bytes, name, opt);
+}
+
+Checkpoint load_checkpoint(const std::string& path, const LoadOptions& opt) {
+  auto file = MappedFile::open(path);
+  if (file->size() == 0) fail(path, "empty file, not a torch checkpoint");
+  if (file->size() >= 4 && std::memcmp(file->data(), "PK\x03\x04", 4) == 0) {
+    ZipReader zip(file);
+    return load_zip(zip, opt);
+  }
+  return load_legacy(std::string_view(reinterpret_cast<const char*>(file->data()), file->size()), path, opt);
+}
+
+ValuePtr load(const std::string& path, const LoadOptions& opt) { return load_checkpoint(path, opt).root; }
+
+}  // namespace torchless::io
