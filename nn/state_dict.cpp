@@ -41,4 +41,24 @@ StateDict strip_prefix(const StateDict& sd, const std::string& prefix, bool* str
   return out;
 }
 
+io::ValuePtr to_value(const StateDict& sd) {
+  auto d = io::Value::dict("collections.OrderedDict");
+  for (const auto& [k, t] : sd) d->set(k, io::Value::from_tensor(t.detach()));
+  return d;
+}
+
+StateDict state_dict_from_value(const io::ValuePtr& v, const std::string& what) {
+  if (!v || !v->is_dict())
+    throw std::invalid_argument(what + ": expected a dict of tensors, got " + (v ? v->kind_name() : "nothing"));
+  StateDict sd;
+  for (const auto& [k, t] : v->entries) {
+    if (!k || k->kind != io::Value::Kind::Str)
+      throw std::invalid_argument(what + ": a key is not a string: " + io::repr(k, 2));
+    if (!t || !t->is_tensor())
+      throw std::invalid_argument(what + ": '" + k->s + "' is not a tensor but " + (t ? t->kind_name() : "nothing"));
+    sd.insert(k->s, t->tensor);
+  }
+  return sd;
+}
+
 }  // namespace torchless::nn

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "io/value.h"
 
 namespace torchless::nn {
 
@@ -40,5 +41,12 @@ struct LoadResult {
 /// If every key starts with `prefix` (e.g. "module." from DataParallel),
 /// returns the dict without it and sets *stripped; otherwise returns `sd`.
 StateDict strip_prefix(const StateDict& sd, const std::string& prefix, bool* stripped = nullptr);
+
+/// The dict torch.save writes for a state_dict: an OrderedDict of tensors.
+io::ValuePtr to_value(const StateDict& sd);
+/// Reads a state_dict out of a loaded value (a dict, OrderedDict included,
+/// of str -> tensor). Throws std::invalid_argument naming `what` and the
+/// offending key when the value is not a dict of tensors.
+StateDict state_dict_from_value(const io::ValuePtr& v, const std::string& what = "state_dict");
 
 }  // namespace torchless::nn

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "io/value.h"
 
 namespace torchless::optim {
 
@@ -61,6 +62,17 @@ class Adam {
   size_t num_params() const { return state_.size(); }
   /// "Adam" or "AdamW".
   virtual std::string type_name() const { return "Adam"; }
+
+  /// torch.optim.Adam.state_dict()'s layout: {'state': {i: {'step': tensor
+  /// (float32, 0-dim), 'exp_avg', 'exp_avg_sq'[, 'max_exp_avg_sq']}},
+  /// 'param_groups': [{'lr', 'betas', 'eps', 'weight_decay', 'amsgrad',
+  /// 'maximize', 'foreach', 'capturable', 'differentiable', 'fused',
+  /// 'decoupled_weight_decay', 'params': [i...]}]} — what torch 2.11 writes.
+  io::ValuePtr state_dict() const;
+  /// Loads torch's layout (also older ones: int 'step', missing group keys).
+  /// Throws std::invalid_argument naming what does not match (group or
+  /// parameter counts, state shapes); on a throw nothing is changed.
+  void load_state_dict(const io::ValuePtr& sd);
 
  private:
   std::vector<ParamGroup> groups_;
