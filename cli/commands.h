@@ -1,15 +1,27 @@
 #pragma once
-// Each `torchless` subcommand: takes its arguments (after the subcommand
-// name), returns the exit code. UsageError propagates to main (exit 2).
+// The `torchless` subcommands. Each lives in its own cli/<name>.cpp and
+// defines one Command; main.cpp lists them. run() takes the arguments after
+// the subcommand name and returns the exit code; UsageError propagates to
+// main, which prints the usage and exits with 2.
 #include <string>
 #include <vector>
 
 namespace torchless::cli {
 
-int run_train(const std::vector<std::string>& args);
-int run_info(const std::vector<std::string>& args);
+struct Command {
+  const char* name;
+  const char* summary;  ///< one line for `torchless --help`
+  const char* usage;    ///< full help text for `torchless NAME --help`
+  int (*run)(const std::vector<std::string>& args);
+};
 
-/// Usage text of one command (or of the program, for "").
-std::string usage(const std::string& command);
+extern const Command kTrainCommand;
+extern const Command kInfoCommand;
+extern const Command kInspectCommand;
+extern const Command kConvertCommand;
+extern const Command kVerifyCommand;
+extern const Command kEvalCommand;
+extern const Command kPredictCommand;
+extern const Command kPlotCommand;
 
 }  // namespace torchless::cli

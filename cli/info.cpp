@@ -8,6 +8,8 @@
 
 namespace torchless::cli {
 
+namespace {
+
 int run_info(const std::vector<std::string>& argv) {
   Args args(argv, {}, {});
   if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional()[0] + "'");
@@ -19,5 +21,11 @@ int run_info(const std::vector<std::string>& argv) {
   std::printf("CPU threads: %d\n", get_num_threads());
   return 0;
 }
+
+}  // namespace
+
+extern const Command kInfoCommand = {"info", "show version, CUDA backend, Eigen SIMD and threads",
+                                     "usage: torchless info\n  Version, CUDA backend, Eigen SIMD and threads.\n",
+                                     run_info};
 
 }  // namespace torchless::cli

@@ -1,39 +1,59 @@
-// torchless: train, evaluate and inspect PyTorch-compatible models.
+// torchless: train, evaluate, inspect and convert PyTorch-compatible models.
 #include <cstdio>
+#include <cstring>
 #include <exception>
-#include <functional>
-#include <map>
+#include <string>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 
+namespace {
+
+using torchless::cli::Command;
+
+const Command* const kCommands[] = {
+    &torchless::cli::kTrainCommand, &torchless::cli::kInfoCommand,
+};
+
+std::string program_usage() {
+  std::string s = "usage: torchless <command> [options]\ncommands:\n";
+  for (const Command* c : kCommands) {
+    char line[160];
+    std::snprintf(line, sizeof line, "  %-9s %s\n", c->name, c->summary);
+    s += line;
+  }
+  return s + "Run 'torchless <command> --help' for a command's options.\n";
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  using namespace torchless::cli;
-  const std::map<std::string, std::function<int(const std::vector<std::string>&)>> commands = {
-      {"train", run_train},
-      {"info", run_info},
-  };
-  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
-      std::string(argv[1]) == "help") {
-    std::fputs(usage("").c_str(), argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
+  if (argc < 2) {
+    std::fputs(program_usage().c_str(), stderr);
+    return 2;
   }
   const std::string cmd = argv[1];
-  auto it = commands.find(cmd);
-  if (it == commands.end()) {
-    std::fprintf(stderr, "torchless: unknown command '%s'\n\n%s", cmd.c_str(), usage("").c_str());
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    std::fputs(program_usage().c_str(), stdout);
+    return 0;
+  }
+  const Command* command = nullptr;
+  for (const Command* c : kCommands)
+    if (cmd == c->name) command = c;
+  if (!command) {
+    std::fprintf(stderr, "torchless: unknown command '%s'\n\n%s", cmd.c_str(), program_usage().c_str());
     return 2;
   }
   std::vector<std::string> args(argv + 2, argv + argc);
   for (const auto& a : args)
     if (a == "--help" || a == "-h") {
-      std::fputs(usage(cmd).c_str(), stdout);
+      std::fputs(command->usage, stdout);
       return 0;
     }
   try {
-    return it->second(args);
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "torchless %s: %s\n\n%s", cmd.c_str(), e.what(), usage(cmd).c_str());
+    return command->run(args);
+  } catch (const torchless::cli::UsageError& e) {
+    std::fprintf(stderr, "torchless %s: %s\n\n%s", cmd.c_str(), e.what(), command->usage);
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "torchless %s: error: %s\n", cmd.c_str(), e.what());

@@ -1,0 +1,118 @@
+#include "cli/ckpt_util.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+
+#include "io/safetensors.h"
+#include "nn/state_dict.h"
+
+namespace torchless::cli {
+
+std::string file_extension(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  const size_t dot = path.find_last_of('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
+  std::string ext = path.substr(dot);
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
+}
+
+bool is_safetensors_file(const std::string& path) {
+  if (file_extension(path) == ".safetensors") return true;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  unsigned char head[9];
+  in.read(reinterpret_cast<char*>(head), 9);
+  if (in.gcount() != 9 || head[8] != '{') return false;
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | head[i];
+  in.seekg(0, std::ios::end);
+  const auto size = static_cast<uint64_t>(in.tellg());
+  return n >= 2 && n <= size - 8;
+}
+
+io::Checkpoint load_any(const std::string& path, const io::LoadOptions& opt) {
+  if (!is_safetensors_file(path)) return io::load_checkpoint(path, opt);
+  io::SafetensorsFile f = io::load_safetensors(path, /*mmap=*/false);
+  io::Checkpoint ck;
+  ck.format = "safetensors";
+  ck.path = path;
+  ck.root = io::Value::dict();
+  for (auto& [name, t] : f.tensors) {
+    Tensor tt = t;
+    if (!opt.map_location.empty()) tt = tt.to(opt.map_location.resolve("cpu"));
+    ck.root->set(name, io::Value::from_tensor(tt));
+  }
+  return ck;
+}
+
+void load_fashion_model(const std::string& path, nn::FashionClassifier& model) {
+  io::LoadOptions opt;
+  opt.map_location = io::MapLocation::parse("cpu");
+  io::Checkpoint ck = load_any(path, opt);
+  io::ValuePtr sdv = ck.root;
+  if (sdv && sdv->is_dict()) {
+    if (auto inner = sdv->get("state_dict")) sdv = inner;
+    else if (auto inner2 = sdv->get("model_state_dict")) sdv = inner2;
+  }
+  nn::StateDict sd = nn::state_dict_from_value(sdv, path + ": state_dict");
+  bool stripped = false;
+  sd = nn::strip_prefix(sd, "module.", &stripped);
+  if (stripped) std::fprintf(stderr, "note: stripped the 'module.' prefix (a DataParallel checkpoint)\n");
+  nn::LoadResult r = model.load_state_dict(sd, /*strict=*/true);
+  (void)r;
+  model.eval();
+}
+
+std::string json_str(const std::string& s) {
+  std::string out = "\"";
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned char c = p[i];
+    char buf[8];
+    if (c == '"') { out += "\\\""; ++i; continue; }
+    if (c == '\\') { out += "\\\\"; ++i; continue; }
+    if (c == '\n') { out += "\\n"; ++i; continue; }
+    if (c == '\r') { out += "\\r"; ++i; continue; }
+    if (c == '\t') { out += "\\t"; ++i; continue; }
+    if (c < 0x20 || c == 0x7f) {
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+      ++i;
+      continue;
+    }
+    if (c < 0x80) { out += static_cast<char>(c); ++i; continue; }
+    // Validate a UTF-8 sequence; escape stray bytes as U+00XX.
+    size_t len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    bool ok = len && i + len <= n;
+    for (size_t k = 1; ok && k < len; ++k) ok = (p[i + k] & 0xc0) == 0x80;
+    if (ok) {
+      out.append(s, i, len);
+      i += len;
+    } else {
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+      ++i;
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_num(double x) {
+  if (!std::isfinite(x)) return "null";
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", x);
+  // Shortest form that round-trips.
+  for (int prec = 6; prec < 17; ++prec) {
+    char b2[40];
+    std::snprintf(b2, sizeof b2, "%.*g", prec, x);
+    if (std::strtod(b2, nullptr) == x) return b2;
+  }
+  return buf;
+}
+
+}  // namespace torchless::cli
