@@ -46,7 +46,7 @@ void make_dirs(const std::string& dir) {
   if (!dir.empty() && dir[0] == '/') partial = "/";
   for (std::string part; std::getline(ss, part, '/');) {
     if (part.empty()) continue;
-    partial += part + "/";
+    partial.append(part).push_back('/');
     if (mkdir(partial.c_str(), 0777) != 0 && errno != EEXIST)
       throw std::runtime_error("--checkpoint-dir: cannot create " + partial + ": " + std::strerror(errno));
   }

@@ -448,7 +448,7 @@ TEST(Mnist, SplitValidation) {
   {
     TempDir tmp;  // label out of range
     Bytes bad = lb;
-    bad.back() = 10;
+    bad.at(bad.size() - 1) = 10;  // .back() trips a GCC 12 -Warray-bounds false positive
     write_file(tmp.file("train-images-idx3-ubyte.gz"), gzip_bytes(im));
     write_file(tmp.file("train-labels-idx1-ubyte.gz"), gzip_bytes(bad));
     std::string m = err(tmp.path());
