@@ -9,15 +9,21 @@ namespace torchless {
 namespace {
 thread_local bool g_grad_enabled = true;
 
+// True if nothing else can see `t`'s buffer: the only handle to it is `t`.
+bool exclusively_owned(const Tensor& t) {
+  return t.impl_ptr().use_count() == 1 && t.storage().use_count() == 1 && t.is_contiguous() &&
+         t.storage_offset() == 0 && t.storage().nbytes() == t.nbytes() && t.is_leaf();
+}
+
 // Adds `g` into the leaf's .grad (allocating it the first time).
-void accumulate(const Tensor& leaf, const Tensor& g) {
+void accumulate(const Tensor& leaf, Tensor g) {
   TensorImpl& impl = leaf.impl();
-  Tensor gg = g.sizes() == leaf.sizes() ? g : sum_to(g, leaf.sizes());
+  Tensor gg = g.sizes() == leaf.sizes() ? std::move(g) : sum_to(g, leaf.sizes());
   if (gg.dtype() != leaf.dtype()) gg = gg.to(leaf.dtype());
   if (!impl.grad) {
-    // Always a fresh buffer: the incoming gradient may be shared with other
-    // inputs' gradients (AddBackward hands the same tensor to both sides).
-    impl.grad = gg.clone().impl_ptr();
+    // Adopt a freshly computed gradient; copy one that someone else may hold
+    // (AddBackward hands the same tensor to both of its inputs).
+    impl.grad = exclusively_owned(gg) ? gg.impl_ptr() : gg.clone().impl_ptr();
   } else {
     Tensor acc(impl.grad);
     acc.copy_(add(acc, gg));
@@ -60,7 +66,7 @@ void run_backward(const Tensor& root, const Tensor& grad) {
                                 " differs from the output shape " + shape_str(root.sizes()));
   NoGradGuard no_grad;  // backward itself records nothing
   if (root.is_leaf()) {
-    accumulate(root, grad);
+    accumulate(root, grad.clone());
     return;
   }
   // Topological order of the nodes reachable from the root (iterative DFS:
@@ -91,10 +97,10 @@ void run_backward(const Tensor& root, const Tensor& grad) {
     std::vector<Tensor> in_grads = node->backward(g);
     for (size_t i = 0; i < node->inputs.size() && i < in_grads.size(); ++i) {
       const Tensor& in = node->inputs[i];
-      const Tensor& ig = in_grads[i];
+      Tensor& ig = in_grads[i];
       if (!ig.defined() || !in.defined() || !in.requires_grad()) continue;
       if (in.is_leaf()) {
-        accumulate(in, ig);
+        accumulate(in, std::move(ig));
       } else {
         auto [slot, inserted] = grads.try_emplace(in.grad_fn().get(), ig);
         if (!inserted) slot->second = add(slot->second, ig);

@@ -13,33 +13,57 @@ namespace {
 //   g = grad (negated if maximize) [+ wd*p]        p *= 1 - lr*wd  (AdamW)
 //   m = lerp(m, g, 1-b1)    v = v*b2 + (1-b2)*g*g   [vmax = max(vmax, v)]
 //   p += -(lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps)
-template <typename T>
-void adam_update(T* p, const T* grad, T* m, T* v, T* vmax, int64_t n, const AdamOptions& o, double step) {
+// The options are template parameters so the loop has no branches and
+// vectorises; at batch 64 this loop is a quarter of a training step.
+enum class Decay { None, Coupled, Decoupled };
+
+template <typename T, bool Amsgrad, bool Maximize, Decay D>
+void adam_loop(T* __restrict p, const T* __restrict grad, T* __restrict m, T* __restrict v, T* __restrict vmax,
+               int64_t n, const AdamOptions& o, double step) {
   const T b2 = static_cast<T>(o.beta2);
   const T one_minus_b1 = static_cast<T>(1 - o.beta1), one_minus_b2 = static_cast<T>(1 - o.beta2);
   const T wd = static_cast<T>(o.weight_decay);
   const T decay = static_cast<T>(1 - o.lr * o.weight_decay);
-  const double bc1 = 1 - std::pow(o.beta1, step);
-  const double bc2 = 1 - std::pow(o.beta2, step);
-  const T step_size = static_cast<T>(-(o.lr / bc1));
-  const T bc2_sqrt = static_cast<T>(std::sqrt(bc2));
+  const T step_size = static_cast<T>(-(o.lr / (1 - std::pow(o.beta1, step))));
+  const T bc2_sqrt = static_cast<T>(std::sqrt(1 - std::pow(o.beta2, step)));
   const T eps = static_cast<T>(o.eps);
-  const bool coupled_wd = o.weight_decay != 0 && !o.decoupled_weight_decay;
-  const bool decoupled_wd = o.weight_decay != 0 && o.decoupled_weight_decay;
+#pragma omp parallel for simd if (n >= 65536) schedule(static)
   for (int64_t i = 0; i < n; ++i) {
-    T g = o.maximize ? -grad[i] : grad[i];
-    if (decoupled_wd) p[i] *= decay;
-    if (coupled_wd) g += wd * p[i];
-    // torch's lerp: m + w*(g - m) for w < 0.5
-    m[i] = m[i] + one_minus_b1 * (g - m[i]);
-    v[i] = v[i] * b2 + one_minus_b2 * g * g;
-    T denom_src = v[i];
-    if (vmax) {
-      vmax[i] = std::max(vmax[i], v[i]);
-      denom_src = vmax[i];
+    T g = Maximize ? -grad[i] : grad[i];
+    T pi = p[i];
+    if constexpr (D == Decay::Decoupled) pi *= decay;
+    if constexpr (D == Decay::Coupled) g += wd * pi;
+    const T mi = m[i] + one_minus_b1 * (g - m[i]);  // torch's lerp for weights < 0.5
+    const T vi = v[i] * b2 + one_minus_b2 * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    T denom_src = vi;
+    if constexpr (Amsgrad) {
+      const T vm = vmax[i] > vi ? vmax[i] : vi;
+      vmax[i] = vm;
+      denom_src = vm;
     }
     const T denom = std::sqrt(denom_src) / bc2_sqrt + eps;
-    p[i] += step_size * (m[i] / denom);
+    p[i] = pi + step_size * (mi / denom);
+  }
+}
+
+template <typename T>
+void adam_update(T* p, const T* grad, T* m, T* v, T* vmax, int64_t n, const AdamOptions& o, double step) {
+  const Decay d = o.weight_decay == 0 ? Decay::None : o.decoupled_weight_decay ? Decay::Decoupled : Decay::Coupled;
+  auto with_decay = [&]<bool A, bool M>() {
+    switch (d) {
+      case Decay::None: return adam_loop<T, A, M, Decay::None>(p, grad, m, v, vmax, n, o, step);
+      case Decay::Coupled: return adam_loop<T, A, M, Decay::Coupled>(p, grad, m, v, vmax, n, o, step);
+      case Decay::Decoupled: return adam_loop<T, A, M, Decay::Decoupled>(p, grad, m, v, vmax, n, o, step);
+    }
+  };
+  if (vmax) {
+    if (o.maximize) with_decay.template operator()<true, true>();
+    else with_decay.template operator()<true, false>();
+  } else {
+    if (o.maximize) with_decay.template operator()<false, true>();
+    else with_decay.template operator()<false, false>();
   }
 }
 
