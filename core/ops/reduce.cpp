@@ -33,7 +33,8 @@ Tensor sum_kernel(const Tensor& a, const std::vector<bool>& mask, bool keepdim) 
     T* o = static_cast<T*>(out.raw_data());
     const T* x = static_cast<const T*>(a.raw_data());
     if (a.is_contiguous() && std::all_of(mask.begin(), mask.end(), [](bool m) { return m; })) {
-      *o = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(x, a.numel()).sum();
+      // Accumulate in double: a float running sum drifts (1e6 x 0.1f is off by 22).
+      *o = static_cast<T>(Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(x, a.numel()).template cast<double>().sum());
       return;
     }
     Shape ost = out.strides();
@@ -44,9 +45,9 @@ Tensor sum_kernel(const Tensor& a, const std::vector<bool>& mask, bool keepdim) 
                            T* op = o + off[0];
                            const T* xp = x + off[1];
                            if (st[0] == 0) {
-                             T acc = 0;
+                             double acc = 0;
                              for (int64_t i = 0; i < n; ++i) acc += xp[i * st[1]];
-                             *op += acc;
+                             *op += static_cast<T>(acc);
                            } else if (st[0] == 1 && st[1] == 1) {
                              for (int64_t i = 0; i < n; ++i) op[i] += xp[i];
                            } else {
