@@ -34,5 +34,16 @@ bench: build
 	./$(BUILD)/bench/kernels_bench
 	bench/compare_torch --build $(BUILD)
 
+# libFuzzer + ASan + UBSan over the checkpoint reader, seeded with the small
+# fixtures, for FUZZ_SECONDS (default 60).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTORCHLESS_FUZZ=ON \
+	  -DTORCHLESS_TESTS=OFF -DTORCHLESS_BENCH=OFF -DTORCHLESS_CUDA=OFF
+	cmake --build build-fuzz -j $(JOBS) --target checkpoint_fuzz
+	mkdir -p build-fuzz/corpus
+	find tests/data -name '*.pt' -size -16k -exec cp {} build-fuzz/corpus/ \;
+	./build-fuzz/checkpoint_fuzz -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 build-fuzz/corpus
+
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz

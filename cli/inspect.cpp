@@ -34,7 +34,7 @@ struct TensorSummary {
 struct Inspector {
   std::map<const void*, std::string> storage_location;  // storage id -> location as saved
   std::string default_location = "cpu";
-  std::set<const void*> seen_tensors, seen_storages;
+  std::set<const void*> seen_tensors, seen_storages, ordered;
   int64_t n_tensors = 0, n_elements = 0, n_bytes = 0;
   int max_depth = 64;
   std::string out;
@@ -44,13 +44,20 @@ struct Inspector {
   void collect_storages(const ValuePtr& v, std::vector<const void*>& order, std::set<const Value*>& active) {
     if (!v || active.count(v.get())) return;
     if (v->kind == K::Tensor && v->tensor.defined()) {
+      const Tensor& t = v->tensor;
+      if (seen_tensors.insert(t.impl_ptr().get()).second) {
+        ++n_tensors;
+        n_elements += t.numel();
+        if (seen_storages.insert(t.storage().id()).second) n_bytes += static_cast<int64_t>(t.storage().nbytes());
+      }
       const void* id = v->tensor.storage().id();
-      if (std::find(order.begin(), order.end(), id) == order.end()) order.push_back(id);
+      if (ordered.insert(id).second) order.push_back(id);
       return;
     }
     if (v->kind == K::Storage) {
       const void* id = v->storage.id();
-      if (std::find(order.begin(), order.end(), id) == order.end()) order.push_back(id);
+      if (seen_storages.insert(id).second) n_bytes += static_cast<int64_t>(v->storage.nbytes());
+      if (ordered.insert(id).second) order.push_back(id);
       return;
     }
     active.insert(v.get());
@@ -66,13 +73,13 @@ struct Inspector {
   }
 
   void map_locations(const io::Checkpoint& ck) {
-    if (ck.storages.empty()) return;
     std::set<std::string> locs;
     for (const auto& s : ck.storages) locs.insert(s.location);
     if (locs.size() == 1) default_location = *locs.begin();
     std::vector<const void*> order;
     std::set<const Value*> active;
-    collect_storages(ck.root, order, active);
+    collect_storages(ck.root, order, active);  // also counts the totals
+    if (ck.storages.empty()) return;
     if (order.size() == ck.storages.size())
       for (size_t i = 0; i < order.size(); ++i) storage_location[order[i]] = ck.storages[i].location;
     else if (locs.size() > 1)
@@ -89,15 +96,6 @@ struct Inspector {
     for (size_t i = 0; i < s.sizes.size(); ++i) s.shape += (i ? ", " : "") + std::to_string(s.sizes[i]);
     s.shape += "]";
     s.numel = t.numel();
-    if (!seen_tensors.count(t.impl_ptr().get())) {
-      seen_tensors.insert(t.impl_ptr().get());
-      ++n_tensors;
-      n_elements += s.numel;
-      if (!seen_storages.count(t.storage().id())) {
-        seen_storages.insert(t.storage().id());
-        n_bytes += static_cast<int64_t>(t.storage().nbytes());
-      }
-    }
     if (s.numel == 0) return s;
     Tensor c = t.device().is_cpu() ? t : t.to(Device::cpu());
     const std::vector<double> vals = c.to_vector();

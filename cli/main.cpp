@@ -13,6 +13,8 @@ using torchless::cli::Command;
 
 const Command* const kCommands[] = {
     &torchless::cli::kTrainCommand, &torchless::cli::kInfoCommand,
+    &torchless::cli::kInspectCommand, &torchless::cli::kConvertCommand, &torchless::cli::kVerifyCommand,
+    &torchless::cli::kEvalCommand, &torchless::cli::kPredictCommand, &torchless::cli::kPlotCommand,
 };
 
 std::string program_usage() {

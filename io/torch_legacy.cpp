@@ -91,8 +91,10 @@ Checkpoint load_legacy(std::string_view bytes, const std::string& name, const Lo
           fail(name, "legacy-format storages load on the CPU only (saved on " + location +
                          "); load with map_location \"cpu\" and move the tensors");
         // Bytes follow the pickles; check the claim against what is left before allocating.
+        if (static_cast<uint64_t>(numel) > bytes.size() / element_size(dtype))
+          fail(name, "storage '" + key + "' claims " + std::to_string(numel) + " " + std::string(dtype_name(dtype)) +
+                         " elements, more than the whole file holds (truncated or corrupt file)");
         const uint64_t nbytes = static_cast<uint64_t>(numel) * element_size(dtype);
-        if (nbytes > bytes.size()) fail(name, "storage '" + key + "' claims " + std::to_string(nbytes) + " bytes, more than the whole file");
         auto v = Value::from_storage(Storage::allocate(nbytes), dtype);
         storages[key] = {v, dtype, numel};
         ck.storages.push_back({key, dtype, numel, location, device});

@@ -1,5 +1,7 @@
 // Thread count for CPU kernels: Eigen's GEMM parallelises with OpenMP.
+#ifdef _OPENMP
 #include <omp.h>
+#endif
 
 #include <Eigen/Core>
 #include <stdexcept>
@@ -10,7 +12,9 @@ namespace torchless {
 
 void set_num_threads(int n) {
   if (n < 1) throw std::invalid_argument("set_num_threads: need at least 1 thread, got " + std::to_string(n));
+#ifdef _OPENMP
   omp_set_num_threads(n);
+#endif
   Eigen::setNbThreads(n);
 }
 
