@@ -19,8 +19,18 @@ build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The tutorial's workflow: train 3 epochs keeping the latest and best
+# checkpoints, "lose the session", resume for a 4th epoch, evaluate the best
+# model, plot the metrics, and show what the checkpoint holds.
+DEMO_DIR ?= checkpoints
 demo: build
-	./$(BUILD)/torchless train --epochs 3 --batch-size 64
+	rm -f $(DEMO_DIR)/metrics.csv
+	./$(BUILD)/torchless train --epochs 3 --batch-size 64 --checkpoint-dir $(DEMO_DIR) --metrics $(DEMO_DIR)/metrics.csv
+	./$(BUILD)/torchless train --resume $(DEMO_DIR)/current_checkpoint.pt --epochs 4 --checkpoint-dir $(DEMO_DIR) \
+	  --metrics $(DEMO_DIR)/metrics.csv
+	./$(BUILD)/torchless eval $(DEMO_DIR)/best_model.pt
+	./$(BUILD)/torchless plot $(DEMO_DIR)/metrics.csv $(DEMO_DIR)/metrics.svg
+	./$(BUILD)/torchless inspect $(DEMO_DIR)/best_model.pt --depth 2
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
