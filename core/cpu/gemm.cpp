@@ -1,6 +1,9 @@
 #include "core/cpu/gemm.h"
 
 #include <Eigen/Core>
+#include <algorithm>
+#include <atomic>
+#include <thread>
 
 #include "core/cpu/dispatch.h"
 
@@ -24,8 +27,9 @@ bool row_major(const Tensor& t) { return t.stride(1) == 1 || (t.size(1) == 1 && 
 
 template <typename T, int OA, int OB>
 void run(const Tensor& a, const Tensor& b, const Tensor& c, double beta) {
-  Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> C(
-      static_cast<T*>(c.raw_data()), c.size(0), c.size(1));
+  // c may be a column block of a wider matrix: row stride c.stride(0).
+  Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>> C(
+      static_cast<T*>(c.raw_data()), c.size(0), c.size(1), Eigen::OuterStride<>(std::max<int64_t>(c.stride(0), c.size(1))));
   auto A = as_matrix<T, OA>(a);
   auto B = as_matrix<T, OB>(b);
   if (beta == 0.0) C.noalias() = A * B;
@@ -45,7 +49,9 @@ bool gemm_compatible(const Tensor& t) {
   return rows_ok && cols_ok && (t.stride(1) == 1 || t.stride(0) == 1 || t.size(0) == 1 || t.size(1) == 1);
 }
 
-void gemm(const Tensor& a, const Tensor& b, const Tensor& c, double beta) {
+namespace {
+
+void gemm_serial(const Tensor& a, const Tensor& b, const Tensor& c, double beta) {
   dispatch_float(c.dtype(), "matmul", [&](auto zero) {
     using T = decltype(zero);
     constexpr int R = Eigen::RowMajor, C = Eigen::ColMajor;
@@ -57,4 +63,46 @@ void gemm(const Tensor& a, const Tensor& b, const Tensor& c, double beta) {
   });
 }
 
+}  // namespace
+
+// Threads split the output into independent blocks, each computed by a
+// single-threaded Eigen GEMM: one join per GEMM. (Eigen's own parallel GEMM
+// synchronises its threads while packing, spinning on shared counters; with
+// a busy second core that spinning made it 20x slower than one thread.)
+void gemm(const Tensor& a, const Tensor& b, const Tensor& c, double beta) {
+  const int64_t m = c.size(0), n = c.size(1), k = a.size(1);
+  const int threads = gemm_threads();
+  constexpr double kMinFlopsPerThread = 1 << 20;
+  const int parts = static_cast<int>(std::min<double>(threads, 2.0 * m * n * k / kMinFlopsPerThread));
+  if (parts <= 1) {
+    gemm_serial(a, b, c, beta);
+    return;
+  }
+  // Split the longer output dimension, in multiples of 16 (a SIMD panel).
+  const bool by_cols = n >= m;
+  const int64_t len = by_cols ? n : m;
+  const int64_t step = (len / parts + 15) / 16 * 16;
+#pragma omp parallel for num_threads(parts) schedule(static, 1)
+  for (int p = 0; p < parts; ++p) {
+    const int64_t start = std::min<int64_t>(len, p * step);
+    const int64_t end = p == parts - 1 ? len : std::min<int64_t>(len, (p + 1) * step);
+    if (start >= end) continue;
+    if (by_cols) gemm_serial(a, b.narrow(1, start, end - start), c.narrow(1, start, end - start), beta);
+    else gemm_serial(a.narrow(0, start, end - start), b, c.narrow(0, start, end - start), beta);
+  }
+}
+
+}  // namespace torchless::cpu
+
+namespace torchless::cpu {
+namespace {
+std::atomic<int> g_threads{0};  // 0: not set yet -> all cores
+}
+int gemm_threads() {
+  const int t = g_threads.load(std::memory_order_relaxed);
+  if (t > 0) return t;
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw ? static_cast<int>(hw) : 1;
+}
+void set_gemm_threads(int n) { g_threads.store(n < 1 ? 1 : n, std::memory_order_relaxed); }
 }  // namespace torchless::cpu

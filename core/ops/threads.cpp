@@ -6,6 +6,7 @@
 #include <Eigen/Core>
 #include <stdexcept>
 
+#include "core/cpu/gemm.h"
 #include "core/ops.h"
 
 namespace torchless {
@@ -15,9 +16,12 @@ void set_num_threads(int n) {
 #ifdef _OPENMP
   omp_set_num_threads(n);
 #endif
-  Eigen::setNbThreads(n);
+  // Parallelism is ours (cpu::gemm splits the output, loops use OpenMP);
+  // Eigen itself stays single-threaded.
+  Eigen::setNbThreads(1);
+  cpu::set_gemm_threads(n);
 }
 
-int get_num_threads() { return Eigen::nbThreads(); }
+int get_num_threads() { return cpu::gemm_threads(); }
 
 }  // namespace torchless
