@@ -73,6 +73,25 @@ void init_from(nn::Module& model, const std::string& path, bool strict) {
   std::printf("\n");
 }
 
+// io::save is atomic (temp file + rename); say which checkpoint failed and
+// that the one already there is intact, instead of naming only the temp file.
+void save_checkpoint(const io::ValuePtr& ck, const std::string& path) {
+  try {
+    io::save(ck, path);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot save the checkpoint " + path + " (" + e.what() +
+                             "); the previous file there, if any, is unchanged");
+  }
+}
+
+// A fixed-point JSON number; NaN and inf, which JSON lacks, become null.
+std::string json_fixed(double x, int precision) {
+  if (!std::isfinite(x)) return "null";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", precision, x);
+  return buf;
+}
+
 class MetricsCsv {
  public:
   MetricsCsv(const std::string& path, bool append) : path_(path) {
@@ -236,23 +255,26 @@ int run_train(const std::vector<std::string>& argv) {
     st.rng_state = gen.get_state();
     if (save_checkpoints) {
       const io::ValuePtr ck = optim::make_training_checkpoint(st, model, opt);
-      io::save(ck, latest_path);
+      save_checkpoint(ck, latest_path);
       if (improved) {
         std::printf("Validation loss decreased (%.6f --> %.6f).  Saving model ...\n", previous_min, val.loss);
-        io::save(ck, best_path);
+        save_checkpoint(ck, best_path);
       }
     }
     std::fflush(stdout);
   }
   const optim::EvalStats tst = optim::evaluate(model, test);
   std::printf("Test accuracy %.4f (%lld images)\n", tst.accuracy, static_cast<long long>(test.size()));
+  // NaN/inf (no epoch trained, e.g. --epochs 0) are not JSON: they print as null.
   std::printf(
       "{\"epochs\": %lld, \"start_epoch\": %lld, \"batch_size\": %lld, \"threads\": %lld, \"device\": \"%s\", "
-      "\"seed\": %lld, \"validation\": \"%s\", \"train_loss\": %.6f, \"valid_loss\": %.6f, \"valid_accuracy\": %.4f, "
-      "\"valid_loss_min\": %.6f, \"test_accuracy\": %.4f, \"samples_per_s\": %.1f, \"last_epoch_samples_per_s\": %.1f}\n",
+      "\"seed\": %lld, \"validation\": \"%s\", \"train_loss\": %s, \"valid_loss\": %s, \"valid_accuracy\": %s, "
+      "\"valid_loss_min\": %s, \"test_accuracy\": %.4f, \"samples_per_s\": %.1f, \"last_epoch_samples_per_s\": %.1f}\n",
       static_cast<long long>(epochs), static_cast<long long>(start_epoch), static_cast<long long>(hp.batch_size),
       static_cast<long long>(threads), device.c_str(), static_cast<long long>(hp.seed), hp.validation.c_str(),
-      st.train_loss, st.valid_loss, st.valid_accuracy, st.valid_loss_min, tst.accuracy, best_sps, last_sps);
+      json_fixed(st.train_loss, 6).c_str(), json_fixed(st.valid_loss, 6).c_str(),
+      json_fixed(st.valid_accuracy, 4).c_str(), json_fixed(st.valid_loss_min, 6).c_str(), tst.accuracy, best_sps,
+      last_sps);
   return 0;
 }
 

@@ -1,11 +1,24 @@
 // A downstream CMake project can use torchless: (a) installed, through
-// find_package(Torchless); (b) vendored, through add_subdirectory.
+// find_package(Torchless); (b) vendored, through add_subdirectory. The
+// installed case also builds examples/embed and runs it on a state_dict
+// torchless wrote.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
+#include <vector>
+
+#include "core/autograd.h"
+#include "core/generator.h"
+#include "io/fashion_mnist.h"
+#include "io/torch_save.h"
+#include "nn/fashion_classifier.h"
+#include "nn/state_dict.h"
 
 namespace fs = std::filesystem;
 
@@ -60,6 +73,68 @@ void expect_consumer_output(const std::string& out) {
   EXPECT_NE(out.find("grad_b=2,2,\n"), std::string::npos) << out;
 }
 
+// examples/embed, built against the install at `prefix`, classifies a PGM
+// with weights saved by io::save: it must print the class (and probability)
+// the same model computes here.
+void check_embed_example(const fs::path& prefix, const fs::path& dir) {
+  using namespace torchless;
+  // A FashionClassifier with fixed (seeded) weights; fc5.bias favours class 7
+  // so the answer is not a near-tie.
+  Generator gen(1234);
+  nn::FashionClassifier model(0.2, &gen);
+  {
+    NoGradGuard no_grad;
+    std::vector<double> bias(10, 0.0);
+    bias[7] = 3.0;
+    model.fc5->bias.copy_(from_vector(bias, {10}));
+  }
+  nn::StateDict sd = model.state_dict();
+  io::save(nn::to_value(sd), (dir / "fashion.pt").string());
+  // The same weights as a checkpoint dict whose keys carry 'module.'.
+  nn::StateDict wrapped;
+  for (const auto& [k, t] : sd) wrapped.insert("module." + k, t);
+  auto ck = io::Value::dict();
+  ck->set("epoch", io::Value::integer(3));
+  ck->set("state_dict", nn::to_value(wrapped));
+  io::save(ck, (dir / "checkpoint.pt").string());
+
+  // A 28x28 P5 image, and what the model says about it.
+  std::vector<float> x;
+  std::string pgm = "P5\n# test image\n28 28\n255\n";
+  for (int i = 0; i < 28 * 28; ++i) {
+    const unsigned char p = static_cast<unsigned char>((i * 37 + (i / 28) * 11) % 256);
+    pgm.push_back(static_cast<char>(p));
+    x.push_back((static_cast<float>(p) / 255.0f - 0.5f) / 0.5f);
+  }
+  std::ofstream(dir / "image.pgm", std::ios::binary) << pgm;
+  model.eval();
+  std::vector<double> logits;
+  {
+    NoGradGuard no_grad;
+    logits = model.forward(from_vector(x, {1, 784})).to(DType::Float64).contiguous().to_vector();
+  }
+  const int best = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  double sum = 0;
+  for (double v : logits) sum += std::exp(v - logits[best]);
+  char expected[128];
+  std::snprintf(expected, sizeof expected, "%s (class %d), probability %.4f\n", io::fashion_class_name(best), best,
+                1.0 / sum);
+
+  const fs::path build = dir / "embed-build";
+  CmdResult r = run("cmake -S " + q(kSource / "examples" / "embed") + " -B " + q(build) +
+                    " -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=" + q(prefix));
+  ASSERT_EQ(r.status, 0) << tail(r.output);
+  r = run("cmake --build " + q(build) + " -j2");
+  ASSERT_EQ(r.status, 0) << tail(r.output);
+  for (const char* model_file : {"fashion.pt", "checkpoint.pt"}) {
+    r = run(q(build / "embed") + " " + q(dir / model_file) + " " + q(dir / "image.pgm"));
+    ASSERT_EQ(r.status, 0) << model_file << ": " << r.output;
+    EXPECT_NE(r.output.find(expected), std::string::npos) << model_file << ": expected " << expected << "got "
+                                                          << r.output;
+  }
+  EXPECT_NE(r.output.find("stripped the 'module.' prefix"), std::string::npos) << r.output;
+}
+
 }  // namespace
 
 TEST(CMakeConsumer, FindPackageAfterInstall) {
@@ -82,6 +157,9 @@ TEST(CMakeConsumer, FindPackageAfterInstall) {
   r = run(q(build / "consumer"));
   ASSERT_EQ(r.status, 0) << r.output;
   expect_consumer_output(r.output);
+
+  // The same install serves the embedding example.
+  check_embed_example(prefix, tmp.path());
 }
 
 TEST(CMakeConsumer, AddSubdirectoryFromSource) {
