@@ -28,8 +28,10 @@ class CpuBlockCache {
         void* p = it->second.back();
         it->second.pop_back();
         cached_bytes_ -= nbytes;
+        ++reuses_;
         return p;
       }
+      ++system_allocations_;
     }
     const size_t rounded = (std::max<size_t>(nbytes, 1) + kAlign - 1) / kAlign * kAlign;
     void* p = std::aligned_alloc(kAlign, rounded);
@@ -59,7 +61,14 @@ class CpuBlockCache {
 
   ~CpuBlockCache() { clear(); }
 
+  CpuCacheStats stats() {
+    std::lock_guard lock(mu_);
+    return {system_allocations_, reuses_, cached_bytes_};
+  }
+
  private:
+  uint64_t system_allocations_ = 0;
+  uint64_t reuses_ = 0;
   std::mutex mu_;
   std::unordered_map<size_t, std::vector<void*>> free_;
   size_t cached_bytes_ = 0;
@@ -141,5 +150,7 @@ int cuda_device_count() {
 }
 
 void empty_cpu_cache() { cpu_cache().clear(); }
+
+CpuCacheStats cpu_cache_stats() { return cpu_cache().stats(); }
 
 }  // namespace torchless

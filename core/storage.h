@@ -3,6 +3,7 @@
 // CPU bytes come from a caching allocator (no malloc per training step), or
 // wrap memory owned elsewhere (an mmap'd checkpoint) kept alive by `owner`.
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "core/device.h"
@@ -51,5 +52,14 @@ void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size
 
 /// Frees every cached CPU block (the cache otherwise keeps freed blocks for reuse).
 void empty_cpu_cache();
+
+/// Counters of the CPU block cache, for tests and benchmarks: a training
+/// step in steady state must not add to `system_allocations`.
+struct CpuCacheStats {
+  uint64_t system_allocations = 0;  ///< blocks obtained from the system allocator
+  uint64_t reuses = 0;              ///< allocations served from the cache
+  size_t cached_bytes = 0;
+};
+CpuCacheStats cpu_cache_stats();
 
 }  // namespace torchless
