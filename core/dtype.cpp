@@ -31,6 +31,9 @@ constexpr DTypeInfo kInfo[] = {
     {DType::Complex128, 16, "complex128", "ComplexDoubleStorage"},
     {DType::Float8_e4m3fn, 1, "float8_e4m3fn", ""},
     {DType::Float8_e5m2, 1, "float8_e5m2", ""},
+    {DType::UInt16, 2, "uint16", ""},
+    {DType::UInt32, 4, "uint32", ""},
+    {DType::UInt64, 8, "uint64", ""},
 };
 
 const DTypeInfo& info(DType t) { return kInfo[static_cast<size_t>(t)]; }

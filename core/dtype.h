@@ -13,6 +13,7 @@ enum class DType : uint8_t {
   Int8, Int16, Int32, Int64, UInt8, Bool,
   Complex64, Complex128,
   Float8_e4m3fn, Float8_e5m2,
+  UInt16, UInt32, UInt64,  // torch >= 2.3, saved as UntypedStorage (+ _rebuild_tensor_v3)
 };
 
 /// Bytes per element (e.g. 4 for Float32, 16 for Complex128).

@@ -63,7 +63,8 @@ constexpr CodeEntry kCodes[] = {
     {"BF16", DType::BFloat16},       {"I64", DType::Int64},        {"I32", DType::Int32},
     {"I16", DType::Int16},           {"I8", DType::Int8},          {"U8", DType::UInt8},
     {"BOOL", DType::Bool},           {"C64", DType::Complex64},    {"F8_E4M3", DType::Float8_e4m3fn},
-    {"F8_E5M2", DType::Float8_e5m2},
+    {"F8_E5M2", DType::Float8_e5m2}, {"U16", DType::UInt16},      {"U32", DType::UInt32},
+    {"U64", DType::UInt64},
 };
 
 bool dtype_from_code(std::string_view code, DType& out) {

@@ -72,6 +72,9 @@ template <typename F> decltype(auto) dispatch_all(DType t, F&& f) {
     case DType::Complex128: return f(std::complex<double>{});
     case DType::Float8_e4m3fn: return f(Float8E4M3{});
     case DType::Float8_e5m2: return f(Float8E5M2{});
+    case DType::UInt16: return f(uint16_t{});
+    case DType::UInt32: return f(uint32_t{});
+    case DType::UInt64: return f(uint64_t{});
   }
   throw std::logic_error("bad dtype");
 }
