@@ -14,7 +14,7 @@ int run_info(const std::vector<std::string>& argv) {
   Args args(argv, {}, {});
   if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional()[0] + "'");
   std::printf("torchless %s\n", TORCHLESS_VERSION);
-  if (cuda_built()) std::printf("CUDA: built in, %d device(s) found\n", cuda_device_count());
+  if (cuda_built()) std::printf("CUDA: yes, %s\n", cuda_summary().c_str());
   else std::printf("CUDA: not built\n");
   std::printf("Eigen %d.%d.%d, SIMD: %s\n", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION,
               Eigen::SimdInstructionSetsInUse());

@@ -27,5 +27,8 @@ struct Device {
 bool cuda_built();
 /// Number of CUDA devices visible (0 when not built or none present).
 int cuda_device_count();
+/// The CUDA backend's toolkit, cuBLAS and devices ("toolkit 13.0, cuBLAS
+/// 13.1.0; devices: cuda:0 NVIDIA H100 ..."), or "not built".
+std::string cuda_summary();
 
 }  // namespace torchless

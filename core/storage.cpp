@@ -9,6 +9,12 @@
 #include <unordered_map>
 #include <vector>
 
+#ifdef TORCHLESS_WITH_CUDA
+// Defined in cuda/allocator.cu; registers the CUDA allocator. Called, not run
+// at static init, because the linker drops unreferenced objects of a static library.
+void torchless_register_cuda_backend();
+#endif
+
 namespace torchless {
 namespace {
 
@@ -82,6 +88,14 @@ CpuBlockCache& cpu_cache() {
 DeviceAllocator g_cuda_allocator;
 bool g_cuda_registered = false;
 
+// Registers the CUDA backend (once) before core's first use of it.
+void ensure_cuda_backend() {
+#ifdef TORCHLESS_WITH_CUDA
+  static std::once_flag once;
+  std::call_once(once, [] { torchless_register_cuda_backend(); });
+#endif
+}
+
 [[noreturn]] void no_cuda() {
   throw std::runtime_error(
       "CUDA device requested, but this torchless was built without CUDA "
@@ -100,6 +114,7 @@ Storage Storage::allocate(size_t nbytes, Device device) {
     s.impl_->data = p;
     s.impl_->owner = std::shared_ptr<void>(p, [nbytes](void* q) { cpu_cache().put(q, nbytes); });
   } else {
+    ensure_cuda_backend();
     if (!g_cuda_registered) no_cuda();
     const int idx = device.index;
     void* p = g_cuda_allocator.alloc(nbytes, idx);
@@ -125,7 +140,10 @@ void register_cuda_allocator(const DeviceAllocator& a) {
   g_cuda_registered = true;
 }
 
-const DeviceAllocator* cuda_allocator() { return g_cuda_registered ? &g_cuda_allocator : nullptr; }
+const DeviceAllocator* cuda_allocator() {
+  ensure_cuda_backend();
+  return g_cuda_registered ? &g_cuda_allocator : nullptr;
+}
 
 void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes) {
   if (nbytes == 0) return;
@@ -133,6 +151,7 @@ void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size
     std::memcpy(dst, src, nbytes);
     return;
   }
+  ensure_cuda_backend();
   if (!g_cuda_registered) no_cuda();
   g_cuda_allocator.copy(dst, dst_dev, src, src_dev, nbytes);
 }
@@ -146,7 +165,13 @@ bool cuda_built() {
 }
 
 int cuda_device_count() {
+  ensure_cuda_backend();
   return g_cuda_registered && g_cuda_allocator.device_count ? g_cuda_allocator.device_count() : 0;
+}
+
+std::string cuda_summary() {
+  ensure_cuda_backend();
+  return g_cuda_registered && g_cuda_allocator.summary ? g_cuda_allocator.summary() : std::string("not built");
 }
 
 void empty_cpu_cache() { cpu_cache().clear(); }

@@ -37,12 +37,14 @@ class Storage {
   std::shared_ptr<Impl> impl_;
 };
 
-/// Device allocator hooks, filled in by a backend (cuda/) at static init.
+/// Device allocator hooks, filled in by a backend (cuda/): in a build with
+/// CUDA, core registers it the first time it needs CUDA.
 struct DeviceAllocator {
   void* (*alloc)(size_t nbytes, int device_index) = nullptr;
   void (*free)(void* p, size_t nbytes, int device_index) = nullptr;
   void (*copy)(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes) = nullptr;
   int (*device_count)() = nullptr;
+  std::string (*summary)() = nullptr;  ///< for cuda_summary()
 };
 void register_cuda_allocator(const DeviceAllocator& a);
 const DeviceAllocator* cuda_allocator();  // null when no backend is registered

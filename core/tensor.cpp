@@ -366,11 +366,25 @@ Tensor Tensor::to(DType t) const {
   return out;
 }
 
+// A tensor over a CPU copy of `t`'s whole storage, with t's geometry: how a
+// view on a device is read or updated without a kernel there.
+static Tensor host_copy_of_storage(const Tensor& t) {
+  const Storage& st = t.storage();
+  Storage host = Storage::allocate(st.nbytes(), Device::cpu());
+  copy_bytes(host.data(), Device::cpu(), st.data(), st.device(), st.nbytes());
+  return Tensor(std::move(host), t.dtype(), t.sizes(), t.strides(), t.storage_offset());
+}
+
 Tensor Tensor::to(Device d) const {
   if (d == device()) return *this;
-  Tensor src = contiguous();
-  Tensor out = empty(sizes(), dtype(), d);
-  copy_bytes(out.raw_data(), d, src.raw_data(), src.device(), src.nbytes());
+  // A non-contiguous view off the CPU is compacted on the CPU (contiguous()
+  // there would come back here through copy_).
+  Tensor src = is_contiguous() || device().is_cpu() ? contiguous() : host_copy_of_storage(*this).contiguous();
+  Tensor out = src;
+  if (src.device() != d) {
+    out = empty(sizes(), dtype(), d);
+    copy_bytes(out.raw_data(), d, src.raw_data(), src.device(), src.nbytes());
+  }
   if (any_requires_grad({this})) {
     const Device from = device();
     record(out, "ToDeviceBackward", {*this}, [from](const Tensor& g) { return std::vector<Tensor>{g.to(from)}; });
@@ -393,7 +407,15 @@ Tensor& Tensor::copy_(const Tensor& src) {
     return *this;
   }
   if (device().is_cpu()) {
-    cpu::copy_strided(*this, s.contiguous().to(Device::cpu()));
+    cpu::copy_strided(*this, s.to(Device::cpu()));
+    return *this;
+  }
+  if (!is_contiguous()) {
+    // A view off the CPU: write it into a host copy of its whole storage, then
+    // put the storage back (the bytes between the view's elements are kept).
+    Tensor host = host_copy_of_storage(*this);
+    cpu::copy_strided(host, s.to(Device::cpu()));
+    copy_bytes(storage().data(), device(), host.storage().data(), Device::cpu(), storage().nbytes());
     return *this;
   }
   Tensor staged = empty(sizes(), dtype());
