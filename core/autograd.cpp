@@ -31,6 +31,26 @@ void accumulate(const Tensor& leaf, Tensor g) {
 }
 }  // namespace
 
+Node::~Node() {
+  // Take over every node that only this subgraph keeps alive, so that each
+  // is destroyed from this loop with its inputs already detached.
+  std::vector<std::shared_ptr<Node>> pending;
+  auto steal = [&pending](std::vector<Tensor>& inputs) {
+    for (Tensor& t : inputs) {
+      const auto& impl = t.impl_ptr();
+      if (impl && impl.use_count() == 1 && impl->grad_fn && impl->grad_fn.use_count() == 1)
+        pending.push_back(std::move(impl->grad_fn));
+    }
+    inputs.clear();
+  };
+  steal(inputs);
+  while (!pending.empty()) {
+    std::shared_ptr<Node> node = std::move(pending.back());
+    pending.pop_back();
+    steal(node->inputs);
+  }  // `node` dies here with no inputs left to recurse into
+}
+
 bool grad_mode_enabled() { return g_grad_enabled; }
 
 NoGradGuard::NoGradGuard() : prev_(g_grad_enabled) { g_grad_enabled = false; }

@@ -15,7 +15,9 @@ namespace torchless {
 struct Node {
   /// The op's inputs, in order. Only those with requires_grad get gradients.
   std::vector<Tensor> inputs;
-  virtual ~Node() = default;
+  /// Releases the graph behind this node iteratively: a chain of 100,000
+  /// ops must not recurse 100,000 destructors deep.
+  virtual ~Node();
   /// Given d(loss)/d(output), returns d(loss)/d(input_i) for each input
   /// (an undefined Tensor where an input needs no gradient).
   virtual std::vector<Tensor> backward(const Tensor& grad_output) = 0;
