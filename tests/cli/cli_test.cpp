@@ -17,8 +17,11 @@
 #include "io/torch_load.h"
 #include "nn/fashion_classifier.h"
 #include "nn/state_dict.h"
+#include "support/test_util.h"
 
 namespace fs = std::filesystem;
+
+using namespace torchless::test;  // support/test_util.h
 
 namespace {
 
@@ -26,68 +29,16 @@ const std::string kCli = TORCHLESS_CLI;
 const std::string kData = std::string(TORCHLESS_TEST_DATA) + "/torch-2.11";
 const std::string kPython = TORCHLESS_PYTHON;
 
-struct Result {
-  int rc = -1;
-  std::string out;  // stdout (and stderr when merged)
-};
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
+// stdout (and stderr when merged).
+using Result = torchless::test::CommandResult;
 
 // Runs `cmd` through the shell; with `merge` stderr goes to the same stream.
-Result sh_raw(const std::string& cmd) {
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int st = pclose(p);
-  r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-Result sh(const std::string& cmd, bool merge = false) { return sh_raw(cmd + (merge ? " 2>&1" : " 2>/dev/null")); }
+Result sh(const std::string& cmd, bool merge = false) { return run_command(cmd + (merge ? " 2>&1" : " 2>/dev/null")); }
 
 Result cli(const std::string& args, bool merge = false) { return sh(quote(kCli) + " " + args, merge); }
 
 // stderr only (stdout discarded).
-Result cli_stderr(const std::string& args) { return sh_raw(quote(kCli) + " " + args + " 2>&1 >/dev/null"); }
-
-bool have_python() { return access(kPython.c_str(), X_OK) == 0; }
-bool python_has(const std::string& module) {
-  return have_python() && sh(quote(kPython) + " -c " + quote("import " + module)).rc == 0;
-}
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "torchless_cli_XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary);
-  f << text;
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+Result cli_stderr(const std::string& args) { return run_command(quote(kCli) + " " + args + " 2>&1 >/dev/null"); }
 
 bool dataset_installed() {
   return fs::exists(torchless::io::default_fashion_mnist_dir() + "/t10k-images-idx3-ubyte.gz");
@@ -155,7 +106,7 @@ TEST(CliInspect, JsonIsValid) {
                              "d['totals']['tensors'])") +
                        " " + quote(dir / "out.json"),
                    true);
-    EXPECT_EQ(py.rc, 0) << f << ": " << py.out << "\n" << read_text(dir / "out.json").substr(0, 2000);
+    EXPECT_EQ(py.rc, 0) << f << ": " << py.out << "\n" << read_file(dir / "out.json").substr(0, 2000);
   }
   // Device as saved, in JSON too.
   Result r = cli("inspect --json " + quote(kData + "/fashion_checkpoint_cuda.pt") + " > " + quote(dir / "c.json"));
@@ -191,7 +142,7 @@ TEST(CliConvert, PtToPtLoadsTheSame) {
   ASSERT_EQ(sa.size(), sb.size());
   for (const auto& [k, t] : sa) EXPECT_EQ(t.to_vector(), sb.at(k).to_vector()) << k;
 
-  if (!python_has("torch")) GTEST_SKIP() << "no torch for " << kPython;
+  if (!python_can_import("torch")) GTEST_SKIP() << "no torch for " << kPython;
   Result py = sh(quote(kPython) + " -c " +
                      quote("import sys, torch\n"
                            "a = torch.load(sys.argv[1], map_location='cpu')\n"
@@ -257,10 +208,10 @@ TEST(CliConvert, LegacyInputAndBadExtension) {
   EXPECT_NE(r.out.find("usage: torchless convert"), std::string::npos) << r.out;
   EXPECT_FALSE(fs::exists(dir / "out.txt"));
   // A failed conversion leaves an existing OUT untouched.
-  write_text(dir / "keep.safetensors", "old");
+  write_file(dir / "keep.safetensors", "old");
   r = cli("convert " + quote(kData + "/nested.pt") + " " + quote(dir / "keep.safetensors"), true);
   EXPECT_EQ(r.rc, 1) << r.out;
-  EXPECT_EQ(read_text(dir / "keep.safetensors"), "old");
+  EXPECT_EQ(read_file(dir / "keep.safetensors"), "old");
 }
 
 // ---------------------------------------------------------------- verify
@@ -283,8 +234,8 @@ TEST(CliVerify, FixturesAreOk) {
 
 TEST(CliVerify, DamagedFilesFail) {
   TempDir dir;
-  const std::string bytes = read_text(kData + "/fashion_checkpoint.pt");
-  write_text(dir / "trunc.pt", bytes.substr(0, bytes.size() / 2));
+  const std::string bytes = read_file(kData + "/fashion_checkpoint.pt");
+  write_file(dir / "trunc.pt", bytes.substr(0, bytes.size() / 2));
   Result r = cli("verify " + quote(dir / "trunc.pt"), true);
   EXPECT_EQ(r.rc, 1) << r.out;
   EXPECT_NE(r.out.find("FAILED"), std::string::npos) << r.out;
@@ -293,12 +244,12 @@ TEST(CliVerify, DamagedFilesFail) {
   // Flip one byte in the middle of the largest record (fc1.weight's storage).
   std::string flipped = bytes;
   flipped[flipped.size() / 3] ^= 0x5a;
-  write_text(dir / "flip.pt", flipped);
+  write_file(dir / "flip.pt", flipped);
   r = cli("verify " + quote(dir / "flip.pt"), true);
   EXPECT_EQ(r.rc, 1) << r.out;
   EXPECT_NE(r.out.find("CRC-32 mismatch in record 'fashion_checkpoint/data/"), std::string::npos) << r.out;
 
-  write_text(dir / "notes.txt", "just some text\n");
+  write_file(dir / "notes.txt", "just some text\n");
   r = cli("verify " + quote(dir / "notes.txt"), true);
   EXPECT_EQ(r.rc, 1) << r.out;
   EXPECT_NE(r.out.find("not a torch checkpoint"), std::string::npos) << r.out;
@@ -351,8 +302,8 @@ TEST(CliPredict, PgmMatchesModelArgmax) {
     std::string p5 = "P5\n# test image\n28 28\n255\n" + std::string(reinterpret_cast<const char*>(px), 784);
     std::string p2 = "P2\n28 28\n255\n";
     for (int k = 0; k < 784; ++k) p2 += std::to_string(px[k]) + (k % 28 == 27 ? "\n" : " ");
-    write_text(dir / "img.pgm", p5);
-    write_text(dir / "img2.pgm", p2);
+    write_file(dir / "img.pgm", p5);
+    write_file(dir / "img2.pgm", p2);
 
     std::vector<float> x(784);
     for (int k = 0; k < 784; ++k) x[k] = (static_cast<float>(px[k]) / 255.0f - 0.5f) / 0.5f;
@@ -384,11 +335,11 @@ TEST(CliPredict, PgmMatchesModelArgmax) {
 
 TEST(CliPredict, WrongSizeNamesTheFile) {
   TempDir dir;
-  write_text(dir / "small.pgm", "P2\n2 2\n255\n0 1 2 3\n");
+  write_file(dir / "small.pgm", "P2\n2 2\n255\n0 1 2 3\n");
   Result r = cli("predict " + quote(kData + "/fashion_checkpoint.pt") + " " + quote(dir / "small.pgm"), true);
   EXPECT_EQ(r.rc, 1) << r.out;
   EXPECT_NE(r.out.find("small.pgm: image is 2x2"), std::string::npos) << r.out;
-  write_text(dir / "deep.pgm", "P2\n28 28\n65535\n0\n");
+  write_file(dir / "deep.pgm", "P2\n28 28\n65535\n0\n");
   r = cli("predict " + quote(kData + "/fashion_checkpoint.pt") + " " + quote(dir / "deep.pgm"), true);
   EXPECT_EQ(r.rc, 1) << r.out;
   EXPECT_NE(r.out.find("deep.pgm: PGM: maxval 65535"), std::string::npos) << r.out;
@@ -398,18 +349,18 @@ TEST(CliPredict, WrongSizeNamesTheFile) {
 
 TEST(CliPlot, WritesValidSvg) {
   TempDir dir;
-  write_text(dir / "m.csv",
+  write_file(dir / "m.csv",
              "epoch,train_loss,valid_loss,valid_accuracy,samples_per_s\n"
              "1,0.62,0.45,0.84,51000\n2,0.41,nan,0.86,52000\n3,0.37,0.39,inf,52000\n4,0.34,0.35,0.88,52000\n");
   Result r = cli("plot " + quote(dir / "m.csv") + " " + quote(dir / "m.svg"), true);
   ASSERT_EQ(r.rc, 0) << r.out;
-  const std::string svg = read_text(dir / "m.svg");
+  const std::string svg = read_file(dir / "m.svg");
   EXPECT_NE(svg.find("<svg"), std::string::npos);
   EXPECT_NE(svg.find("valid accuracy"), std::string::npos);
   EXPECT_EQ(svg.find("nan"), std::string::npos);
   EXPECT_EQ(svg.find("inf"), std::string::npos);
   // One row works too.
-  write_text(dir / "one.csv", "epoch,train_loss,valid_loss,valid_accuracy,samples_per_s\n1,0.5,0.4,0.8,1000\n");
+  write_file(dir / "one.csv", "epoch,train_loss,valid_loss,valid_accuracy,samples_per_s\n1,0.5,0.4,0.8,1000\n");
   r = cli("plot " + quote(dir / "one.csv") + " " + quote(dir / "one.svg"), true);
   ASSERT_EQ(r.rc, 0) << r.out;
   if (have_python()) {
@@ -427,12 +378,12 @@ TEST(CliPlot, WritesValidSvg) {
 
 TEST(CliPlot, MissingColumnIsAnError) {
   TempDir dir;
-  write_text(dir / "bad.csv", "epoch,train_loss,valid_accuracy\n1,0.5,0.8\n");
-  write_text(dir / "out.svg", "old");
+  write_file(dir / "bad.csv", "epoch,train_loss,valid_accuracy\n1,0.5,0.8\n");
+  write_file(dir / "out.svg", "old");
   Result r = cli("plot " + quote(dir / "bad.csv") + " " + quote(dir / "out.svg"), true);
   EXPECT_EQ(r.rc, 1) << r.out;
   EXPECT_NE(r.out.find("missing column 'valid_loss'"), std::string::npos) << r.out;
-  EXPECT_EQ(read_text(dir / "out.svg"), "old");
+  EXPECT_EQ(read_file(dir / "out.svg"), "old");
 }
 
 // ---------------------------------------------------------------- usage

@@ -29,10 +29,13 @@
 #include "io/torch_save.h"
 #include "nn/fashion_classifier.h"
 #include "nn/state_dict.h"
+#include "support/test_util.h"
 
 namespace fs = std::filesystem;
 using torchless::io::Value;
 using torchless::io::ValuePtr;
+
+using namespace torchless::test;  // support/test_util.h
 
 namespace {
 
@@ -55,19 +58,6 @@ bool have_data() {
 #define REQUIRE_DATA() \
   if (!have_data()) GTEST_SKIP() << kData << " is missing (Debian package dataset-fashion-mnist)"
 
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 struct Result {
   int rc = -1;
   std::string out;  // stdout
@@ -80,14 +70,10 @@ Result sh(const std::string& cmd) {
   const std::string err_path = (fs::temp_directory_path() / ("torchless_wf_err_" + std::to_string(getpid()) + "_" +
                                                               std::to_string(counter++)))
                                    .string();
+  const torchless::test::CommandResult c = run_command(cmd + " 2>" + quote(err_path));
   Result r;
-  FILE* p = popen((cmd + " 2>" + quote(err_path)).c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int st = pclose(p);
-  r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  r.rc = c.rc;
+  r.out = c.out;
   r.err = read_file(err_path);
   std::remove(err_path.c_str());
   return r;
@@ -96,31 +82,7 @@ Result sh(const std::string& cmd) {
 Result cli(const std::string& args) { return sh(quote(kCli) + " " + args); }
 Result train(const std::string& args) { return cli("train " + kSmall + " " + args); }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "torchless_workflow_XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
-    for (auto& e : fs::recursive_directory_iterator(path_, ec))
-      if (e.is_directory(ec)) fs::permissions(e.path(), fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(path_, ec);
-  }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
 ValuePtr load(const std::string& path) { return torchless::io::load(path); }
-
-std::string tensor_bytes(const torchless::Tensor& t) {
-  const torchless::Tensor c = t.contiguous();
-  return std::string(static_cast<const char*>(c.raw_data()), c.nbytes());
-}
 
 // Two value trees are equal: same kinds, keys, scalars and tensors' dtype,
 // shape and bytes. Floats compare bitwise.
@@ -206,10 +168,6 @@ ValuePtr fresh_state_dict(uint64_t seed, const std::function<std::string(const s
     if (!nk.empty()) sd.insert(nk, t);
   }
   return torchless::nn::to_value(sd);
-}
-
-bool python_has_torch() {
-  return access(kPython.c_str(), X_OK) == 0 && sh(quote(kPython) + " -c 'import torch, numpy'").rc == 0;
 }
 
 }  // namespace

@@ -19,47 +19,21 @@
 #include "io/torch_save.h"
 #include "nn/fashion_classifier.h"
 #include "nn/state_dict.h"
+#include "support/test_util.h"
 
 namespace fs = std::filesystem;
 
+using namespace torchless::test;  // support/test_util.h
+
 namespace {
 
-struct CmdResult {
-  int status;
-  std::string output;
-};
+// Runs `cmd` with stderr merged into the captured output.
+CommandResult run(const std::string& cmd) { return run_command(cmd + " 2>&1"); }
 
-CmdResult run(const std::string& cmd) {
-  FILE* f = popen((cmd + " 2>&1").c_str(), "r");
-  if (!f) return {-1, "popen failed"};
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  const int status = pclose(f);
-  return {status, out};
-}
-
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+std::string q(const fs::path& p) { return quote(p.string()); }
 
 // Last `n` characters, for readable failure messages.
 std::string tail(const std::string& s, size_t n = 6000) { return s.size() > n ? s.substr(s.size() - n) : s; }
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "torchless_consumer_XXXXXX").string();
-    if (mkdtemp(tmpl.data())) path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 const fs::path kSource = TORCHLESS_SOURCE_DIR;
 const fs::path kBinary = TORCHLESS_BINARY_DIR;
@@ -121,18 +95,18 @@ void check_embed_example(const fs::path& prefix, const fs::path& dir) {
                 1.0 / sum);
 
   const fs::path build = dir / "embed-build";
-  CmdResult r = run("cmake -S " + q(kSource / "examples" / "embed") + " -B " + q(build) +
+  CommandResult r = run("cmake -S " + q(kSource / "examples" / "embed") + " -B " + q(build) +
                     " -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=" + q(prefix));
-  ASSERT_EQ(r.status, 0) << tail(r.output);
+  ASSERT_EQ(r.rc, 0) << tail(r.out);
   r = run("cmake --build " + q(build) + " -j2");
-  ASSERT_EQ(r.status, 0) << tail(r.output);
+  ASSERT_EQ(r.rc, 0) << tail(r.out);
   for (const char* model_file : {"fashion.pt", "checkpoint.pt"}) {
     r = run(q(build / "embed") + " " + q(dir / model_file) + " " + q(dir / "image.pgm"));
-    ASSERT_EQ(r.status, 0) << model_file << ": " << r.output;
-    EXPECT_NE(r.output.find(expected), std::string::npos) << model_file << ": expected " << expected << "got "
-                                                          << r.output;
+    ASSERT_EQ(r.rc, 0) << model_file << ": " << r.out;
+    EXPECT_NE(r.out.find(expected), std::string::npos) << model_file << ": expected " << expected << "got "
+                                                          << r.out;
   }
-  EXPECT_NE(r.output.find("stripped the 'module.' prefix"), std::string::npos) << r.output;
+  EXPECT_NE(r.out.find("stripped the 'module.' prefix"), std::string::npos) << r.out;
 }
 
 }  // namespace
@@ -141,8 +115,8 @@ TEST(CMakeConsumer, FindPackageAfterInstall) {
   TempDir tmp;
   ASSERT_FALSE(tmp.path().empty());
   const fs::path prefix = tmp.path() / "prefix", build = tmp.path() / "build";
-  CmdResult r = run("cmake --install " + q(kBinary) + " --prefix " + q(prefix));
-  ASSERT_EQ(r.status, 0) << tail(r.output);
+  CommandResult r = run("cmake --install " + q(kBinary) + " --prefix " + q(prefix));
+  ASSERT_EQ(r.rc, 0) << tail(r.out);
   EXPECT_TRUE(fs::exists(prefix / "include" / "torchless" / "core" / "tensor.h"));
   EXPECT_TRUE(fs::exists(prefix / "include" / "torchless" / "nn" / "linear.h"));
   const bool has_config = fs::exists(prefix / "lib" / "cmake" / "Torchless" / "TorchlessConfig.cmake") ||
@@ -151,12 +125,12 @@ TEST(CMakeConsumer, FindPackageAfterInstall) {
 
   r = run("cmake -S " + q(kConsumer) + " -B " + q(build) + " -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=" +
           q(prefix));
-  ASSERT_EQ(r.status, 0) << tail(r.output);
+  ASSERT_EQ(r.rc, 0) << tail(r.out);
   r = run("cmake --build " + q(build) + " -j2");
-  ASSERT_EQ(r.status, 0) << tail(r.output);
+  ASSERT_EQ(r.rc, 0) << tail(r.out);
   r = run(q(build / "consumer"));
-  ASSERT_EQ(r.status, 0) << r.output;
-  expect_consumer_output(r.output);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  expect_consumer_output(r.out);
 
   // The same install serves the embedding example.
   check_embed_example(prefix, tmp.path());
@@ -166,15 +140,15 @@ TEST(CMakeConsumer, AddSubdirectoryFromSource) {
   TempDir tmp;
   ASSERT_FALSE(tmp.path().empty());
   const fs::path build = tmp.path() / "build";
-  CmdResult r = run("cmake -S " + q(kConsumer) + " -B " + q(build) +
+  CommandResult r = run("cmake -S " + q(kConsumer) + " -B " + q(build) +
                     // Debug: -O0 compiles the whole library about twice as fast; the
                     // point here is the CMake wiring, not speed.
                     " -DCMAKE_BUILD_TYPE=Debug -DTORCHLESS_SOURCE_DIR=" + q(kSource) +
                     " -DTORCHLESS_TESTS=OFF -DTORCHLESS_BENCH=OFF -DTORCHLESS_CUDA=OFF");
-  ASSERT_EQ(r.status, 0) << tail(r.output);
+  ASSERT_EQ(r.rc, 0) << tail(r.out);
   r = run("cmake --build " + q(build) + " -j4 --target consumer");
-  ASSERT_EQ(r.status, 0) << tail(r.output);
+  ASSERT_EQ(r.rc, 0) << tail(r.out);
   r = run(q(build / "consumer"));
-  ASSERT_EQ(r.status, 0) << r.output;
-  expect_consumer_output(r.output);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  expect_consumer_output(r.out);
 }

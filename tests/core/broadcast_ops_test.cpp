@@ -6,21 +6,15 @@
 
 #include "core/ops.h"
 #include "core/tensor.h"
+#include "support/test_util.h"
 
 using namespace torchless;
+
+using namespace torchless::test;  // support/test_util.h
 
 namespace {
 
 Tensor T64(std::vector<double> v, Shape s) { return from_vector(v, s, DType::Float64); }
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "<no exception>";
-}
 
 void expect_near_vec(const std::vector<double>& got, const std::vector<double>& want, double tol = 1e-12) {
   ASSERT_EQ(got.size(), want.size());

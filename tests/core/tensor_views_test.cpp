@@ -10,8 +10,11 @@
 
 #include "core/ops.h"
 #include "core/tensor.h"
+#include "support/test_util.h"
 
 using namespace torchless;
+
+using namespace torchless::test;  // support/test_util.h
 
 namespace {
 
@@ -21,15 +24,6 @@ Tensor iota(Shape shape, DType dt = DType::Float64) {
   std::vector<double> v(n);
   for (int64_t i = 0; i < n; ++i) v[i] = static_cast<double>(i);
   return from_vector(v, shape, dt);
-}
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "<no exception>";
 }
 
 uint16_t bits16(const Tensor& t, int64_t i = 0) {

@@ -21,36 +21,17 @@
 #include <string>
 #include <unistd.h>
 #include <vector>
-
-#ifndef TORCHLESS_PYTHON
-#define TORCHLESS_PYTHON "/usr/bin/python3"
-#endif
+#include "support/test_util.h"
 
 namespace fs = std::filesystem;
 using torchless::io::IdxArray;
 using torchless::io::read_idx;
 
+using namespace torchless::test;  // support/test_util.h
+
 namespace {
 
 using Bytes = std::vector<uint8_t>;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "idx_test_XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 void put_be32(Bytes& b, uint32_t v) {
   for (int s = 24; s >= 0; s -= 8) b.push_back(uint8_t(v >> s));
@@ -144,15 +125,8 @@ const std::string kDataDir = torchless::io::default_fashion_mnist_dir();
 bool have_dataset() { return fs::is_directory(kDataDir); }
 
 std::string run_python(const std::string& script) {
-  std::string cmd = std::string(TORCHLESS_PYTHON) + " -c '" + script + "' 2>/dev/null";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return "";
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  if (pclose(p) != 0) return "";
-  return out;
+  const auto r = run_command(std::string(TORCHLESS_PYTHON) + " -c '" + script + "' 2>/dev/null");
+  return r.rc == 0 ? r.out : "";
 }
 
 }  // namespace

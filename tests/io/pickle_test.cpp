@@ -18,12 +18,10 @@
 #include "io/pickler.h"
 #include "io/unpickler.h"
 #include "io/value.h"
+#include "support/test_util.h"
 
 #ifndef TORCHLESS_TEST_DATA
 #define TORCHLESS_TEST_DATA "/work/main/tests/data"
-#endif
-#ifndef TORCHLESS_PYTHON
-#define TORCHLESS_PYTHON "/usr/bin/python3"
 #endif
 
 namespace fs = std::filesystem;
@@ -31,68 +29,26 @@ using namespace torchless::io;
 using K = Value::Kind;
 using namespace std::string_literals;
 
+using namespace torchless::test;  // support/test_util.h
+
 namespace {
 
-std::string read_file(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-void write_file(const fs::path& p, const std::string& s) {
-  std::ofstream f(p, std::ios::binary);
-  f << s;
-}
-
-// Runs a command, returns its stdout; sets *rc to the exit status.
-std::string run(const std::string& cmd, int* rc = nullptr) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) { if (rc) *rc = -1; return out; }
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int st = pclose(p);
-  if (rc) *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return out;
-}
-
-bool have_python_torch() {
-  static const bool ok = [] {
-    int rc = 0;
-    run(std::string(TORCHLESS_PYTHON) + " -c 'import torch, numpy' >/dev/null 2>&1", &rc);
-    return rc == 0;
-  }();
-  return ok;
-}
 #define NEED_PYTHON() \
-  if (!have_python_torch()) GTEST_SKIP() << TORCHLESS_PYTHON << " cannot import torch"
+  if (!python_has_torch()) GTEST_SKIP() << TORCHLESS_PYTHON << " cannot import torch"
 
+// One directory for the whole run (the Python corpus lands there).
 fs::path temp_dir() {
-  struct Dir {
-    fs::path path;
-    Dir() {
-      std::string tmpl = (fs::temp_directory_path() / "torchless_pickle_XXXXXX").string();
-      if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-      path = tmpl;
-    }
-    ~Dir() {
-      std::error_code ec;
-      fs::remove_all(path, ec);
-    }
-  };
-  static const Dir dir;
-  return dir.path;
+  static const TempDir dir("torchless_pickle_");
+  return dir.path();
 }
 
 // Runs a Python script (with the temp dir as argv[1]) and returns stdout.
 std::string python(const std::string& script) {
   fs::path file = temp_dir() / "script.py";
   write_file(file, script);
-  int rc = 0;
-  std::string out = run(std::string(TORCHLESS_PYTHON) + " " + file.string() + " " + temp_dir().string() + " 2>&1", &rc);
-  if (rc != 0) throw std::runtime_error("python failed:\n" + out);
-  return out;
+  const auto r = run_command(std::string(TORCHLESS_PYTHON) + " " + file.string() + " " + temp_dir().string() + " 2>&1");
+  if (r.rc != 0) throw std::runtime_error("python failed:\n" + r.out);
+  return r.out;
 }
 
 // Pickles can be cyclic; cut every edge so the tree is freed (and LSan is quiet).

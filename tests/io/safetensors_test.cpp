@@ -30,12 +30,7 @@ using torchless::io::parse_safetensors;
 using torchless::io::save_safetensors;
 using torchless::io::SafetensorsFile;
 
-using torchless::test::python_can_import;
-using torchless::test::read_file;
-using torchless::test::run_command;
-using torchless::test::tensor_bytes;
-using torchless::test::TempDir;
-using torchless::test::write_file;
+using namespace torchless::test;  // support/test_util.h
 
 namespace {
 

@@ -20,8 +20,11 @@
 #include "nn/fashion_classifier.h"
 #include "nn/state_dict.h"
 #include "optim/adam.h"
+#include "support/test_util.h"
 
 using namespace torchless;
+
+using namespace torchless::test;  // support/test_util.h
 
 namespace {
 
@@ -175,10 +178,7 @@ class JsonParser {
 };
 
 Json read_manifest(const std::string& dir) {
-  std::ifstream in(dir + "manifest.json");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return JsonParser(ss.str()).parse();
+  return JsonParser(read_file(dir + "manifest.json")).parse();
 }
 
 // Nested JSON arrays -> (shape, row-major values).
@@ -191,27 +191,11 @@ void flatten(const Json& j, size_t depth, Shape& shape, std::vector<double>& out
   for (const auto& x : j.arr) flatten(x, depth + 1, shape, out);
 }
 
-// Tensor values as doubles, complex as (re, im) pairs, bit-exact for every dtype.
-std::vector<double> values_of(const Tensor& t0) {
-  const Tensor t = t0.contiguous();
-  if (t.dtype() == DType::Complex64) {
-    std::vector<double> v;
-    const float* p = static_cast<const float*>(t.raw_data());
-    for (int64_t i = 0; i < 2 * t.numel(); ++i) v.push_back(p[i]);
-    return v;
-  }
-  if (t.dtype() == DType::Complex128) {
-    const double* p = static_cast<const double*>(t.raw_data());
-    return std::vector<double>(p, p + 2 * t.numel());
-  }
-  return t.to_vector();
-}
-
 void expect_tensor(const Tensor& t, const Json& expected, const std::string& what) {
   Shape shape;
   std::vector<double> want;
   flatten(expected, 0, shape, want);
-  std::vector<double> got = values_of(t);
+  std::vector<double> got = tensor_values(t);
   Shape got_shape = t.sizes();
   if (is_complex(t.dtype())) got_shape.push_back(2);
   if (expected.t == Json::T::Arr && expected.arr.empty()) shape = {0};

@@ -33,50 +33,28 @@
 #include "nn/sequential.h"
 #include "nn/state_dict.h"
 #include "optim/adam.h"
+#include "support/test_util.h"
 
 using namespace torchless;
 using io::Value;
 using io::ValuePtr;
 using K = Value::Kind;
 
+using namespace torchless::test;  // support/test_util.h
+
 namespace {
 
 const std::string kPython = TORCHLESS_PYTHON;
 const std::string kData = std::string(TORCHLESS_TEST_DATA) + "/torch-2.11/";
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/torchless_interop_XXXXXX";
-    const char* p = mkdtemp(tmpl);
-    if (!p) throw std::runtime_error("mkdtemp failed");
-    path = p;
-  }
-  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
-  std::string operator/(const std::string& f) const { return path + "/" + f; }
-};
+// Runs `cmd` with stderr merged into the captured output.
+CommandResult run(const std::string& cmd) { return run_command(cmd + " 2>&1"); }
 
-struct RunResult {
-  int rc = -1;
-  std::string out;
-};
-
-RunResult run(const std::string& cmd) {
-  RunResult r;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int st = pclose(p);
-  r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
 
 // "" when torch is not importable; else its version ("1.13.0a0", "2.11.0+cu130").
 const std::string& torch_version() {
   static const std::string v = [] {
-    RunResult r = run(kPython + " -c 'import torch; print(torch.__version__)'");
+    CommandResult r = run(kPython + " -c 'import torch; print(torch.__version__)'");
     if (r.rc != 0) return std::string();
     std::string s = r.out;
     while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
@@ -96,23 +74,6 @@ bool torch_has_float8() { return torch_major() > 2 || (torch_major() == 2 && tor
     if (torch_version().empty()) GTEST_SKIP() << "python3 cannot import torch"; \
   } while (0)
 
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary);
-  f << text;
-}
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-std::vector<std::string> lines_of(const std::string& s) {
-  std::vector<std::string> out;
-  std::istringstream in(s);
-  std::string l;
-  while (std::getline(in, l)) out.push_back(l);
-  return out;
-}
 
 // ---------------------------------------------------------------------------
 // The dump format. One line per value, depth first:
@@ -216,19 +177,6 @@ std::string shape_list(const Shape& s) {
   return out + "]";
 }
 
-std::vector<double> tensor_values(const Tensor& t0) {
-  const Tensor t = t0.contiguous();
-  if (t.dtype() == DType::Complex64) {
-    const float* p = static_cast<const float*>(t.raw_data());
-    return std::vector<double>(p, p + 2 * t.numel());
-  }
-  if (t.dtype() == DType::Complex128) {
-    const double* p = static_cast<const double*>(t.raw_data());
-    return std::vector<double>(p, p + 2 * t.numel());
-  }
-  return t.to_vector();
-}
-
 void dump(const ValuePtr& v, std::vector<std::string>& out, const std::string& path,
           std::map<const void*, int>& groups) {
   const std::string p = path.empty() ? "/" : path;
@@ -304,7 +252,7 @@ void expect_same_lines(const std::vector<std::string>& ours, const std::vector<s
 std::string python(const TempDir& dir, const std::string& name, const std::string& body, const std::string& args = "") {
   const std::string script = dir / name;
   write_file(script, std::string(kPyDump) + body);
-  RunResult r = run(kPython + " " + script + " " + args);
+  CommandResult r = run(kPython + " " + script + " " + args);
   EXPECT_EQ(r.rc, 0) << name << " failed:\n" << r.out;
   return r.out;
 }
@@ -381,7 +329,7 @@ print('=== file'); print(dump_text(o), end='')
 TEST(TorchInterop, PythonWritesTorchlessReads) {
   REQUIRE_TORCH();
   TempDir dir;
-  const auto s = sections(python(dir, "write.py", kPyWrite, dir.path));
+  const auto s = sections(python(dir, "write.py", kPyWrite, dir.path().string()));
   ASSERT_TRUE(s.count("zip") && s.count("legacy"));
   ASSERT_GT(s.at("zip").size(), 60u);
   for (const char* f : {"py_zip.pt", "py_p4.pt", "py_legacy.pt"}) {
@@ -588,7 +536,7 @@ TEST(TorchInterop, TorchlessWritesPythonReads) {
 TEST(TorchInterop, LoadSaveLoadRoundTrip) {
   REQUIRE_TORCH();
   TempDir dir;
-  const auto s = sections(python(dir, "write.py", kPyWrite, dir.path));
+  const auto s = sections(python(dir, "write.py", kPyWrite, dir.path().string()));
   ASSERT_TRUE(s.count("zip"));
   for (const char* f : {"py_zip.pt", "py_legacy.pt"}) {
     SCOPED_TRACE(f);

@@ -24,12 +24,10 @@
 #include "io/checked_file.h"
 #include "io/zip_reader.h"
 #include "io/zip_writer.h"
+#include "support/test_util.h"
 
 #ifndef TORCHLESS_TEST_DATA
 #define TORCHLESS_TEST_DATA "tests/data"
-#endif
-#ifndef TORCHLESS_PYTHON
-#define TORCHLESS_PYTHON "/usr/bin/python3"
 #endif
 
 namespace fs = std::filesystem;
@@ -41,40 +39,17 @@ using torchless::io::ZipEntry;
 using torchless::io::ZipReader;
 using torchless::io::ZipWriter;
 
+using namespace torchless::test;  // support/test_util.h
+
 namespace {
 
 const std::string kData = TORCHLESS_TEST_DATA;
 const std::string kPython = TORCHLESS_PYTHON;
 
-// A fresh directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "torchless_zip_test.XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-bool have_python() { return ::access(kPython.c_str(), X_OK) == 0; }
-
 // Runs a Python script with arguments; returns its exit status.
 int run_python(const TempDir& dir, const std::string& script, const std::vector<std::string>& args) {
   const std::string script_path = dir / "script.py";
-  write_bytes(script_path, script);
+  write_file(script_path, script);
   std::string cmd = kPython + " " + script_path;
   for (const std::string& a : args) cmd += " '" + a + "'";
   const int status = std::system(cmd.c_str());
@@ -106,8 +81,6 @@ std::string expect_throw(const std::function<void()>& fn) {
   return {};
 }
 
-bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
-bool contains(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
 
 std::uint32_t rd32(const std::string& s, std::size_t at) {
   std::uint32_t v;
@@ -378,7 +351,7 @@ TEST(ZipWriter, PythonZipfileAcceptsOutput) {
     w.finish();
     sink.flush();
   });
-  write_bytes(dir / "big.bin", big);
+  write_file(dir / "big.bin", big);
   ASSERT_EQ(run_python(dir,
                        "import zipfile, sys\n"
                        "z = zipfile.ZipFile(sys.argv[1])\n"
@@ -608,12 +581,12 @@ TEST(ZipReader, RejectsDuplicateNamesAndMissingFolder) {
 
 TEST(ZipReaderBadInput, EmptyAndNonZip) {
   TempDir dir;
-  write_bytes(dir / "empty.pt", "");
+  write_file(dir / "empty.pt", "");
   std::string msg = expect_throw([&] { ZipReader::open(dir / "empty.pt"); });
   EXPECT_TRUE(starts_with(msg, dir / "empty.pt: ")) << msg;
   EXPECT_TRUE(contains(msg, "empty")) << msg;
 
-  write_bytes(dir / "text.pt", std::string(5000, 'x'));
+  write_file(dir / "text.pt", std::string(5000, 'x'));
   msg = expect_throw([&] { ZipReader::open(dir / "text.pt"); });
   EXPECT_TRUE(contains(msg, "not a zip archive")) << msg;
 
@@ -809,12 +782,12 @@ TEST(ZipReaderBadInput, DeflateSizeLies) {
 
 TEST(CheckedFile, MappedFileAndReadFile) {
   TempDir dir;
-  write_bytes(dir / "empty", "");
+  write_file(dir / "empty", "");
   auto empty = MappedFile::open(dir / "empty");
   EXPECT_EQ(empty->size(), 0u);
   EXPECT_EQ(torchless::io::read_file(dir / "empty"), "");
 
-  write_bytes(dir / "f", "hello");
+  write_file(dir / "f", "hello");
   std::string_view view;
   {
     auto m = MappedFile::open(dir / "f");
@@ -847,7 +820,7 @@ TEST(CheckedFile, ReaderOwnerKeepsMappingAlive) {
 TEST(CheckedFile, AtomicWriteReplacesOrLeavesUntouched) {
   TempDir dir;
   const std::string path = dir / "ckpt.pt";
-  write_bytes(path, "old contents");
+  write_file(path, "old contents");
   ::chmod(path.c_str(), 0640);
 
   EXPECT_THROW(torchless::io::write_file_atomic(path,

@@ -16,30 +16,19 @@
 #include "nn/linear.h"
 #include "nn/sequential.h"
 #include "nn/state_dict.h"
+#include "support/test_util.h"
 
 using namespace torchless;
 using namespace torchless::nn;
 
+using namespace torchless::test;  // support/test_util.h
+
 namespace {
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "<no exception>";
-}
-
-bool contains(const std::string& s, const std::string& sub) { return s.find(sub) != std::string::npos; }
 
 // The "keys" list of one file's entry in the fixture manifest (a tiny JSON
 // scan: the manifest is machine-written by json.dump with indent).
 std::vector<std::string> manifest_keys(const std::string& file) {
-  std::ifstream in(std::string(TORCHLESS_TEST_DATA) + "/torch-2.11/manifest.json");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
+  const std::string text = read_file(std::string(TORCHLESS_TEST_DATA) + "/torch-2.11/manifest.json");
   size_t pos = text.find("\"" + file + "\"");
   if (pos == std::string::npos) return {};
   pos = text.find("\"keys\"", pos);

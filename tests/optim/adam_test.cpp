@@ -18,11 +18,14 @@
 #include "nn/activation.h"
 #include "nn/sequential.h"
 #include "optim/adam.h"
+#include "support/test_util.h"
 
 using namespace torchless;
 using optim::Adam;
 using optim::AdamOptions;
 using optim::AdamW;
+
+using namespace torchless::test;  // support/test_util.h
 
 namespace {
 
@@ -135,25 +138,11 @@ std::string py_list(const std::vector<double>& v) {
 
 // Runs `script` with TORCHLESS_PYTHON; returns {exit status, stdout}.
 std::pair<int, std::string> run_python(const std::string& script) {
-  char path[] = "/tmp/torchless_adam_XXXXXX";
-  const int fd = mkstemp(path);
-  if (fd < 0) return {-1, ""};
-  if (write(fd, script.data(), script.size()) != static_cast<ssize_t>(script.size())) {
-    close(fd);
-    return {-1, ""};
-  }
-  close(fd);
-  const std::string cmd = std::string(TORCHLESS_PYTHON) + " " + path + " 2>&1";
-  FILE* f = popen(cmd.c_str(), "r");
-  std::string out;
-  if (f) {
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  }
-  const int status = f ? pclose(f) : -1;
-  std::remove(path);
-  return {status, out};
+  const TempDir dir("torchless_adam_");
+  const std::string path = dir.file("script.py");
+  if (!write_file(path, script)) return {-1, ""};
+  const auto r = run_command(std::string(TORCHLESS_PYTHON) + " " + path + " 2>&1");
+  return {r.rc, r.out};
 }
 
 void expect_close(const std::vector<double>& got, const std::vector<double>& want, double tol,
