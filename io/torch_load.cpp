@@ -1,8 +1,6 @@
 #include "io/torch_load.h"
 
 #include <cstdint>
-#include <zlib.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -11,6 +9,7 @@
 #include <stdexcept>
 
 #include "io/checked_file.h"
+#include "io/crc32.h"
 #include "io/torch_legacy.h"
 #include "io/torch_rebuild.h"
 #include "io/unpickler.h"
@@ -63,15 +62,14 @@ uint32_t copy_with_crc(char* dst, const char* src, size_t n) {
   for (int64_t c = 0; c < chunks; ++c) {
     const size_t off = static_cast<size_t>(c) * kChunk, len = std::min(kChunk, n - off);
     std::memcpy(dst + off, src + off, len);
-    crcs[static_cast<size_t>(c)] =
-        static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(dst + off), static_cast<uInt>(len)));
+    crcs[static_cast<size_t>(c)] = crc32_update(0, dst + off, len);
   }
-  uLong crc = crc32(0L, Z_NULL, 0);
+  uint32_t crc = 0;
   for (int64_t c = 0; c < chunks; ++c) {
     const size_t off = static_cast<size_t>(c) * kChunk, len = std::min(kChunk, n - off);
-    crc = crc32_combine(crc, crcs[static_cast<size_t>(c)], static_cast<z_off_t>(len));
+    crc = crc32_combine_lengths(crc, crcs[static_cast<size_t>(c)], len);
   }
-  return static_cast<uint32_t>(crc);
+  return crc;
 }
 
 // Copies or maps one storage record onto its target device. Copies check

@@ -1,5 +1,7 @@
 #include "io/zip_reader.h"
 
+#include "io/crc32.h"
+
 #include <zlib.h>
 
 #include <algorithm>
@@ -326,7 +328,7 @@ std::string ZipReader::read(const ZipEntry& e) const {
 void ZipReader::check_crc(const ZipEntry& e, std::string_view bytes) const {
   if (e.crc32 == 0 && !bytes.empty()) return;  // writer chose not to compute it
   const auto computed = static_cast<std::uint32_t>(
-      crc32_z(0, reinterpret_cast<const Bytef*>(bytes.data()), bytes.size()));
+      crc32_update(0, bytes.data(), bytes.size()));
   if (computed != e.crc32) {
     fail("CRC-32 mismatch in record '" + e.name + "' (stored " + hex32(e.crc32) + ", computed " +
          hex32(computed) + ")");

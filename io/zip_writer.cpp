@@ -1,5 +1,7 @@
 #include "io/zip_writer.h"
 
+#include "io/crc32.h"
+
 #include <zlib.h>
 
 #include <algorithm>
@@ -40,7 +42,7 @@ bool big_offset(std::uint64_t offset) { return offset >= kU32Max; }
 
 std::uint32_t crc32_of(const void* data, std::size_t n) {
   if (n == 0) return 0;
-  return static_cast<std::uint32_t>(crc32_z(0, static_cast<const Bytef*>(data), n));
+  return crc32_update(0, data, n);
 }
 
 // Payloads at least this big get their CRC computed on other threads while
@@ -48,8 +50,8 @@ std::uint32_t crc32_of(const void* data, std::size_t n) {
 // data, so saving costs max(write, crc) instead of their sum.
 constexpr std::size_t kConcurrentCrcBytes = std::size_t{8} << 20;
 
-// CRC of a big buffer on up to hardware_concurrency threads (zlib's single
-// thread does ~4 GB/s; pieces are stitched with crc32_combine).
+// CRC of a big buffer on up to hardware_concurrency threads (pieces are
+// stitched with crc32_combine).
 std::uint32_t parallel_crc32(const void* data, std::size_t n) {
   constexpr std::size_t kMinPiece = std::size_t{16} << 20;
   const std::size_t threads = std::max<std::size_t>(1, std::thread::hardware_concurrency());
@@ -70,7 +72,7 @@ std::uint32_t parallel_crc32(const void* data, std::size_t n) {
   auto crc = static_cast<uLong>(crc32_of(p, piece));
   for (std::size_t i = 1; i < pieces; ++i) {
     const std::size_t len = i + 1 == pieces ? n - i * piece : piece;
-    crc = crc32_combine(crc, parts[i - 1].get(), static_cast<z_off_t>(len));
+    crc = crc32_combine_lengths(static_cast<std::uint32_t>(crc), parts[i - 1].get(), len);
   }
   return static_cast<std::uint32_t>(crc);
 }
