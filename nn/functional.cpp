@@ -30,20 +30,26 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   Generator& g = gen ? *gen : default_generator();
   Tensor mask = empty(x.sizes(), x.dtype());
   const double scale = p == 1.0 ? 0.0 : 1.0 / (1.0 - p);
-  // Keep an element when a 24-bit uniform draw is >= p; two draws per u64.
+  // Counter-based: element i keeps when 24 bits of hash(key, i) are >= p.
+  // One generator draw per call, so the stream (and resuming) does not depend
+  // on the thread count, and the mask fills in parallel.
+  const uint64_t key = g.next_u64();
   const uint32_t threshold = static_cast<uint32_t>(std::ceil(p * 16777216.0));
   cpu::dispatch_float(x.dtype(), "dropout", [&](auto zero) {
     using T = decltype(zero);
     T* m = static_cast<T*>(mask.raw_data());
     const T s = static_cast<T>(scale);
     const int64_t n = mask.numel();
-    int64_t i = 0;
-    for (; i + 1 < n; i += 2) {
-      const uint64_t r = g.next_u64();
-      m[i] = (static_cast<uint32_t>(r >> 40) >= threshold) ? s : T(0);
-      m[i + 1] = (static_cast<uint32_t>((r >> 8) & 0xFFFFFF) >= threshold) ? s : T(0);
+#pragma omp parallel for if (n >= 65536) schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      // splitmix64's finaliser over key + i * golden ratio: a bijection with
+      // full avalanche, so neighbouring counters give independent bits.
+      uint64_t z = key + static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ULL;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+      z ^= z >> 31;
+      m[i] = static_cast<uint32_t>(z >> 40) >= threshold ? s : T(0);
     }
-    if (i < n) m[i] = (static_cast<uint32_t>(g.next_u64() >> 40) >= threshold) ? s : T(0);
   });
   return mul(x, mask);
 }

@@ -6,12 +6,17 @@
 
 namespace torchless::cpu {
 
+/// Contiguous loops at least this long are split across threads (below it
+/// the fork/join costs more than the loop).
+inline constexpr int64_t kParallelElements = 65536;
+
 template <typename T, typename F>
 void unary_kernel(const Tensor& out, const Tensor& a, F f) {
   T* o = static_cast<T*>(out.raw_data());
   const T* x = static_cast<const T*>(a.raw_data());
   if (out.is_contiguous() && a.is_contiguous()) {
     const int64_t n = out.numel();
+#pragma omp parallel for if (n >= kParallelElements) schedule(static)
     for (int64_t i = 0; i < n; ++i) o[i] = f(x[i]);
     return;
   }
@@ -28,6 +33,7 @@ void binary_kernel(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
   const T* y = static_cast<const T*>(b.raw_data());
   if (out.is_contiguous() && a.is_contiguous() && b.is_contiguous()) {
     const int64_t n = out.numel();
+#pragma omp parallel for if (n >= kParallelElements) schedule(static)
     for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i]);
     return;
   }
