@@ -553,13 +553,7 @@ TEST_P(FashionMnistReal, ShapesAndKnownValues) {
     EXPECT_EQ(format(st), py);
   }
 
-  // Speed: loading the split (dominated by inflating 47 MB) should be quick.
-  // Only meaningful in optimised, unsanitised builds.
-#if defined(NDEBUG) && !defined(__SANITIZE_ADDRESS__)
-  if (train) {
-    EXPECT_LT(secs, 0.5) << "loading the train split took " << secs << " s";
-  }
-#endif
+  // Speed belongs in benchmarks, not tests: only report it.
   std::printf("loaded %s split in %.3f s\n", p.c_str(), secs);
 }
 
