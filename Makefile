@@ -3,12 +3,21 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 APT_PACKAGES = cmake g++ make libeigen3-dev zlib1g-dev libgtest-dev libbenchmark-dev \
-  dataset-fashion-mnist python3-torch python3-numpy libopenblas0-pthread clang libclang-rt-14-dev
+  dataset-fashion-mnist python3-torch python3-numpy libopenblas0-pthread
+# Only `make fuzz` needs these (libFuzzer comes with clang's runtime).
+FUZZ_PACKAGES = clang libclang-rt-14-dev
 
-.PHONY: deps build demo test test-asan bench fuzz clean
+.PHONY: deps fuzz-deps apt-install build demo test test-asan bench fuzz clean
 
 deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
+
+fuzz-deps:
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES) $(FUZZ_PACKAGES)"
+
+# Installs whichever of $(PACKAGES) are missing (apt-get update first).
+apt-install:
+	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "make deps: installing $$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
@@ -47,7 +56,7 @@ bench: build
 # libFuzzer + ASan + UBSan over the checkpoint reader, seeded with the small
 # fixtures, for FUZZ_SECONDS (default 60).
 FUZZ_SECONDS ?= 60
-fuzz: deps
+fuzz: fuzz-deps
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTORCHLESS_FUZZ=ON \
 	  -DTORCHLESS_TESTS=OFF -DTORCHLESS_BENCH=OFF -DTORCHLESS_CUDA=OFF
 	cmake --build build-fuzz -j $(JOBS) --target checkpoint_fuzz
