@@ -1,5 +1,7 @@
 #include "io/idx.h"
 
+#include "io/byte_order.h"
+
 #include <zlib.h>
 
 #include <algorithm>
@@ -132,37 +134,8 @@ class GzSource final : public Source {
 };
 
 void to_native(std::vector<uint8_t>& data, size_t elem) {
-  if constexpr (std::endian::native == std::endian::big) return;
-  uint8_t* p = data.data();
-  size_t n = data.size() / elem;
-  switch (elem) {
-    case 2:
-      for (size_t i = 0; i < n; ++i) {
-        uint16_t v;
-        std::memcpy(&v, p + 2 * i, 2);
-        v = __builtin_bswap16(v);
-        std::memcpy(p + 2 * i, &v, 2);
-      }
-      break;
-    case 4:
-      for (size_t i = 0; i < n; ++i) {
-        uint32_t v;
-        std::memcpy(&v, p + 4 * i, 4);
-        v = __builtin_bswap32(v);
-        std::memcpy(p + 4 * i, &v, 4);
-      }
-      break;
-    case 8:
-      for (size_t i = 0; i < n; ++i) {
-        uint64_t v;
-        std::memcpy(&v, p + 8 * i, 8);
-        v = __builtin_bswap64(v);
-        std::memcpy(p + 8 * i, &v, 8);
-      }
-      break;
-    default:
-      break;
-  }
+  if constexpr (std::endian::native == std::endian::big) return;  // idx is big-endian
+  byteswap_elements(data.data(), data.size() / elem, elem);
 }
 
 const char* type_name(uint8_t t) {

@@ -210,12 +210,6 @@ DType storage_global_dtype(const ValuePtr& t) {
   return dtype_from_storage_class(t->name);
 }
 
-void byteswap_elements(void* data, size_t numel, size_t esize) {
-  if (esize <= 1) return;
-  auto* p = static_cast<unsigned char*>(data);
-  for (size_t i = 0; i < numel; ++i) std::reverse(p + i * esize, p + (i + 1) * esize);
-}
-
 void install_torch_hooks(UnpickleOptions& opt, StorageLoader load_storage, const std::string& name) {
   opt.persistent_load = [load_storage, name](const ValuePtr& pid) -> ValuePtr {
     // ('storage', storage_type, key, location, numel[, view_metadata])

@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 
+#include "io/byte_order.h"
 #include "io/unpickler.h"
 #include "io/value.h"
 
@@ -29,7 +30,5 @@ void install_torch_hooks(UnpickleOptions& opt, StorageLoader load_storage, const
 /// -> UInt8. Throws std::runtime_error naming the class otherwise.
 DType storage_global_dtype(const ValuePtr& storage_type);
 
-/// Swaps the bytes of each element in place (big-endian files).
-void byteswap_elements(void* data, size_t numel, size_t element_size);
 
 }  // namespace torchless::io

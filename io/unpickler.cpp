@@ -1,5 +1,7 @@
 #include "io/unpickler.h"
 
+#include "io/utf8.h"
+
 #include <charconv>
 #include <cstring>
 #include <limits>
@@ -20,25 +22,6 @@ constexpr size_t kMaxDecimalDigits = 4300;
 constexpr size_t kMaxKeyBytes = 1024;
 
 // ---- text helpers ----
-
-void append_utf8(std::string& out, uint32_t cp) {
-  // Lone surrogates are written like Python's "surrogatepass".
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 // Decodes UTF-8 (surrogates allowed) into code points; false if malformed.
 bool decode_utf8(std::string_view s, std::vector<uint32_t>* out) {
