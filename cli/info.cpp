@@ -17,7 +17,7 @@ int run_info(const std::vector<std::string>& argv) {
   if (cuda_built()) std::printf("CUDA: yes, %s\n", cuda_summary().c_str());
   else std::printf("CUDA: not built\n");
   std::printf("Eigen %d.%d.%d, SIMD: %s\n", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION,
-              Eigen::SimdInstructionSetsInUse());
+              simd_instruction_sets());
   std::printf("CPU threads: %d\n", get_num_threads());
   return 0;
 }

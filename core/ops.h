@@ -78,5 +78,7 @@ Tensor randperm(int64_t n, Generator* gen = nullptr);
 /// Threads used by CPU kernels (GEMMs and large elementwise loops).
 void set_num_threads(int n);
 int get_num_threads();
+/// The SIMD instruction sets the CPU kernels were compiled for ("AVX512, FMA, ...").
+const char* simd_instruction_sets();
 
 }  // namespace torchless

@@ -24,4 +24,8 @@ void set_num_threads(int n) {
 
 int get_num_threads() { return cpu::gemm_threads(); }
 
+// Asked here, in the library, because the answer depends on the flags the
+// kernels were compiled with, not those of the caller.
+const char* simd_instruction_sets() { return Eigen::SimdInstructionSetsInUse(); }
+
 }  // namespace torchless
