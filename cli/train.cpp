@@ -15,6 +15,7 @@
 #include "cli/progress.h"
 #include "core/generator.h"
 #include "core/ops.h"
+#include "io/checked_file.h"
 #include "io/fashion_mnist.h"
 #include "io/idx.h"
 #include "io/torch_load.h"
@@ -81,6 +82,18 @@ void save_checkpoint(const io::ValuePtr& ck, const std::string& path) {
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot save the checkpoint " + path + " (" + e.what() +
                              "); the previous file there, if any, is unchanged");
+  }
+}
+
+// Fails before any training if a checkpoint could not be written there
+// (the temp file an atomic save starts with is created and removed).
+void check_writable(const std::string& path) {
+  try {
+    io::AtomicFileWriter probe(path);  // destroyed uncommitted: removed, `path` untouched
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot save the checkpoint " + path + " (" + e.what() +
+                             "); found before training, nothing was written and the previous file there, "
+                             "if any, is unchanged");
   }
 }
 
@@ -221,7 +234,11 @@ int run_train(const std::vector<std::string>& argv) {
     optim::freeze(model, hp.frozen);
     std::printf("Frozen: %s (requires_grad = false)\n", join(hp.frozen).c_str());
   }
-  if (save_checkpoints) make_dirs(ck_dir);
+  if (save_checkpoints) {
+    make_dirs(ck_dir);
+    check_writable(latest_path);
+    check_writable(best_path);
+  }
   MetricsCsv metrics(args.str("--metrics", ""), resume_ck != nullptr);
 
   for (int64_t w = 0; w < warmup; ++w) {

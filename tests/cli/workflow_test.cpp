@@ -282,6 +282,7 @@ TEST(Workflow, ResumeBestModelEvalAndCrashSafety) {
   EXPECT_NE(bad.err.find("cannot save the checkpoint"), std::string::npos) << bad.err;
   EXPECT_NE(bad.err.find("current_checkpoint.pt"), std::string::npos) << bad.err;  // names the file
   EXPECT_NE(bad.err.find("unchanged"), std::string::npos) << bad.err;
+  EXPECT_EQ(bad.out.find("Epoch 5/5"), std::string::npos) << "the run trained before finding it cannot save";
   EXPECT_TRUE(read_file(B + "/current_checkpoint.pt") == before) << "the previous checkpoint changed";
   EXPECT_TRUE(read_file(B + "/best_model.pt") == best_before) << "best_model.pt changed";
   for (const auto& e : fs::directory_iterator(B))
