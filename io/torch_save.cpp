@@ -57,7 +57,7 @@ class TensorTable {
     const Device dev = r.storage.device();
     return Value::tuple({Value::str("storage"),
                          typed ? Value::global("torch", std::string(storage_class_name(r.dtype)))
-                               : Value::global("torch", "UntypedStorage"),
+                               : Value::global("torch.storage", "UntypedStorage"),  // as torch writes it; weights_only allows only this spelling
                          Value::str(r.key), Value::str(dev.str()),
                          Value::integer(static_cast<int64_t>(r.storage.nbytes() / (typed ? esize : 1)))});
   }

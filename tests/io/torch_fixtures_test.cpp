@@ -15,6 +15,7 @@
 
 #include "core/ops.h"
 #include "io/torch_load.h"
+#include "io/torch_save.h"
 #include "io/torch_module.h"
 #include "io/torch_rebuild.h"
 #include "nn/fashion_classifier.h"
@@ -592,4 +593,20 @@ TEST(TorchFixtures, SafeModeLoadsAllButWholeModule) {
       EXPECT_NO_THROW(io::load_checkpoint(f, safe));
     }
   }
+}
+
+// Dtypes without a typed storage class (float8, uint16...) are written the way
+// torch writes them — torch.storage.UntypedStorage + _rebuild_tensor_v3 — which
+// the weights_only allowlist (torch's and ours) accepts; `torch.UntypedStorage`
+// would be refused.
+TEST(TorchFixtures, UntypedStoragesSaveAsTorchDoes) {
+  auto root = torchless::io::Value::dict();
+  torchless::Tensor f8 = torchless::from_vector(std::vector<double>{1.0, -2.0, 0.5}, {3}, torchless::DType::Float8_e4m3fn);
+  root->set("f8", torchless::io::Value::from_tensor(f8));
+  const std::string bytes = torchless::io::save_to_bytes(root);
+  EXPECT_NE(bytes.find("torch.storage\nUntypedStorage"), std::string::npos);
+  torchless::io::LoadOptions safe;
+  safe.safe = true;
+  const torchless::io::Checkpoint ck = torchless::io::load_checkpoint_bytes(bytes, "f8.pt", safe);
+  EXPECT_EQ(ck.root->at("f8")->tensor.to_vector(), (std::vector<double>{1.0, -2.0, 0.5}));
 }
