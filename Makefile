@@ -7,7 +7,7 @@ APT_PACKAGES = cmake g++ make libeigen3-dev zlib1g-dev libgtest-dev libbenchmark
 # Only `make fuzz` needs these (libFuzzer comes with clang's runtime).
 FUZZ_PACKAGES = clang libclang-rt-14-dev
 
-.PHONY: deps fuzz-deps apt-install build demo test test-asan bench fuzz clean
+.PHONY: deps fuzz-deps apt-install build demo test test-asan test-torch2 bench fuzz clean
 
 deps:
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
@@ -56,6 +56,20 @@ bench: build
 	./$(BUILD)/bench/kernels_bench
 	bench/compare_torch --build $(BUILD)
 
+# The interop suites against torch 2.11 (Debian ships 1.13, whose
+# weights_only loader cannot read floats): a venv with torch 2.11 from PyPI
+# (CPU use of the CUDA wheel, ~5 GB), then every test with TORCHLESS_PYTHON
+# pointing at it. Not part of `make test`: it downloads too much for CI.
+TORCH2_VENV ?= build-torch2/venv
+test-torch2:
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES) python3-venv"
+	test -x $(TORCH2_VENV)/bin/python || (/usr/bin/python3 -m venv $(TORCH2_VENV) && \
+	  $(TORCH2_VENV)/bin/pip install -q torch==2.11.0 numpy)
+	cmake -S . -B build-torch2 -DCMAKE_BUILD_TYPE=Release -DTORCHLESS_BENCH=OFF \
+	  -DTORCHLESS_PYTHON=$(abspath $(TORCH2_VENV))/bin/python $(CMAKE_FLAGS)
+	cmake --build build-torch2 -j $(JOBS)
+	cd build-torch2 && ctest --output-on-failure -j $(JOBS)
+
 # libFuzzer + ASan + UBSan over the checkpoint reader, seeded with the small
 # fixtures, for FUZZ_SECONDS (default 60).
 FUZZ_SECONDS ?= 60
@@ -68,4 +82,4 @@ fuzz: fuzz-deps
 	./build-fuzz/checkpoint_fuzz -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 build-fuzz/corpus
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	rm -rf $(BUILD) build-asan build-fuzz build-torch2
