@@ -53,14 +53,8 @@ void load_fashion_model(const std::string& path, nn::FashionClassifier& model) {
   io::LoadOptions opt;
   opt.map_location = io::MapLocation::parse("cpu");
   io::Checkpoint ck = load_any(path, opt);
-  io::ValuePtr sdv = ck.root;
-  if (sdv && sdv->is_dict()) {
-    if (auto inner = sdv->get("state_dict")) sdv = inner;
-    else if (auto inner2 = sdv->get("model_state_dict")) sdv = inner2;
-  }
-  nn::StateDict sd = nn::state_dict_from_value(sdv, path + ": state_dict");
   bool stripped = false;
-  sd = nn::strip_prefix(sd, "module.", &stripped);
+  nn::StateDict sd = nn::model_state_dict_of(ck.root, path + ": state_dict", &stripped);
   if (stripped) std::fprintf(stderr, "note: stripped the 'module.' prefix (a DataParallel checkpoint)\n");
   nn::LoadResult r = model.load_state_dict(sd, /*strict=*/true);
   (void)r;

@@ -53,14 +53,12 @@ void make_dirs(const std::string& dir) {
   }
 }
 
-// Loads a state_dict (bare, or a checkpoint's 'state_dict') into the model.
+// Loads a state_dict (bare, or a checkpoint's) into the model.
 void init_from(nn::Module& model, const std::string& path, bool strict) {
   io::LoadOptions lo;
   lo.map_location = io::MapLocation::parse("cpu");
-  io::ValuePtr root = io::load(path, lo);
-  if (root && root->is_dict() && root->get("state_dict")) root = root->at("state_dict");
   bool stripped = false;
-  nn::StateDict sd = nn::strip_prefix(nn::state_dict_from_value(root, path), "module.", &stripped);
+  nn::StateDict sd = nn::model_state_dict_of(io::load(path, lo), path, &stripped);
   if (stripped) std::printf("--init %s: stripped the 'module.' prefix (a DataParallel-wrapped model's state_dict)\n", path.c_str());
   nn::LoadResult r;
   try {
@@ -147,16 +145,7 @@ int run_train(const std::vector<std::string>& argv) {
     io::LoadOptions lo;
     lo.map_location = io::MapLocation::parse("cpu");
     resume_ck = io::load(*path, lo);
-    if (resume_ck && resume_ck->is_dict())
-      if (io::ValuePtr h = resume_ck->get("hparams"); h && h->is_dict()) {
-        if (auto v = h->get("lr")) hp.lr = v->as_number();
-        if (auto v = h->get("batch_size")) hp.batch_size = v->as_int();
-        if (auto v = h->get("dropout")) hp.dropout = v->as_number();
-        if (auto v = h->get("seed")) hp.seed = v->as_int();
-        if (auto v = h->get("validation"); v && v->kind == io::Value::Kind::Str) hp.validation = v->s;
-        if (auto v = h->get("frozen"); v && v->kind == io::Value::Kind::List)
-          for (const auto& m : v->items) hp.frozen.push_back(m->as_str());
-      }
+    hp = optim::read_hparams(resume_ck);
   }
   const std::string data_dir = args.str("--data", io::default_fashion_mnist_dir());
   const int64_t epochs = args.integer("--epochs", 3, 0, 1000000);

@@ -61,4 +61,13 @@ StateDict state_dict_from_value(const io::ValuePtr& v, const std::string& what) 
   return sd;
 }
 
+StateDict model_state_dict_of(const io::ValuePtr& root, const std::string& what, bool* stripped) {
+  io::ValuePtr sd = root;
+  if (root && root->is_dict()) {
+    if (io::ValuePtr inner = root->get("state_dict")) sd = inner;
+    else if (io::ValuePtr inner2 = root->get("model_state_dict")) sd = inner2;
+  }
+  return strip_prefix(state_dict_from_value(sd, what), "module.", stripped);
+}
+
 }  // namespace torchless::nn

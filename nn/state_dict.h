@@ -49,4 +49,10 @@ io::ValuePtr to_value(const StateDict& sd);
 /// offending key when the value is not a dict of tensors.
 StateDict state_dict_from_value(const io::ValuePtr& v, const std::string& what = "state_dict");
 
+/// A model's weights out of a loaded file: the 'state_dict' (or
+/// 'model_state_dict') entry of a checkpoint dict, or the whole value when it
+/// is a bare state_dict; a 'module.' prefix on every key is removed
+/// (*stripped says so). Throws like state_dict_from_value, naming `what`.
+StateDict model_state_dict_of(const io::ValuePtr& root, const std::string& what, bool* stripped = nullptr);
+
 }  // namespace torchless::nn

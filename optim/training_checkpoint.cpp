@@ -55,6 +55,21 @@ io::ValuePtr make_training_checkpoint(const TrainingState& st, const nn::Module&
   return ck;
 }
 
+HyperParams read_hparams(const io::ValuePtr& ck, HyperParams hp) {
+  ValuePtr h = ck && ck->is_dict() ? ck->get("hparams") : nullptr;
+  if (!h || !h->is_dict()) return hp;
+  hp.lr = number_or(h, "lr", hp.lr);
+  hp.dropout = number_or(h, "dropout", hp.dropout);
+  if (ValuePtr b = h->get("batch_size")) hp.batch_size = b->as_int();
+  if (ValuePtr s = h->get("seed")) hp.seed = s->as_int();
+  if (ValuePtr v = h->get("validation"); v && v->kind == Value::Kind::Str) hp.validation = v->s;
+  if (ValuePtr f = h->get("frozen"); f && f->kind == Value::Kind::List) {
+    hp.frozen.clear();
+    for (const auto& m : f->items) hp.frozen.push_back(m->as_str());
+  }
+  return hp;
+}
+
 TrainingState load_training_checkpoint(const io::ValuePtr& ck, nn::Module& model, Adam& opt, std::string* prefix_note) {
   if (!ck || !ck->is_dict()) bad("expected a dict {epoch, valid_loss_min, state_dict, optimizer}");
   for (const char* key : {"epoch", "state_dict", "optimizer"})
@@ -75,18 +90,9 @@ TrainingState load_training_checkpoint(const io::ValuePtr& ck, nn::Module& model
     if (t.dtype() != DType::UInt8) bad("'rng_state' is not a uint8 tensor");
     st.rng_state = std::string(static_cast<const char*>(t.raw_data()), static_cast<size_t>(t.numel()));
   }
-  if (ValuePtr hp = ck->get("hparams"); hp && hp->is_dict()) {
-    st.hparams.lr = number_or(hp, "lr", st.hparams.lr);
-    st.hparams.dropout = number_or(hp, "dropout", st.hparams.dropout);
-    if (ValuePtr b = hp->get("batch_size")) st.hparams.batch_size = b->as_int();
-    if (ValuePtr s = hp->get("seed")) st.hparams.seed = s->as_int();
-    if (ValuePtr v = hp->get("validation"); v && v->kind == Value::Kind::Str) st.hparams.validation = v->s;
-    if (ValuePtr f = hp->get("frozen"); f && f->kind == Value::Kind::List)
-      for (const auto& m : f->items) st.hparams.frozen.push_back(m->as_str());
-  }
+  st.hparams = read_hparams(ck);
   bool stripped = false;
-  nn::StateDict sd = nn::strip_prefix(nn::state_dict_from_value(ck->at("state_dict"), "checkpoint 'state_dict'"),
-                                      "module.", &stripped);
+  nn::StateDict sd = nn::model_state_dict_of(ck, "checkpoint 'state_dict'", &stripped);
   if (stripped && prefix_note) *prefix_note = "stripped the 'module.' prefix (a DataParallel-wrapped model's state_dict)";
   // Validate both before changing either: a failed load changes nothing.
   const nn::StateDict before = [&] {

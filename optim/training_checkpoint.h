@@ -37,6 +37,10 @@ struct TrainingState {
   std::optional<std::string> rng_state;  ///< Generator::get_state(); absent in Python-written files
 };
 
+/// The recipe stored under a checkpoint's 'hparams', each entry that is
+/// present replacing the one in `defaults` (Python-written checkpoints have none).
+HyperParams read_hparams(const io::ValuePtr& ck, HyperParams defaults = {});
+
 /// Builds the checkpoint dict.
 io::ValuePtr make_training_checkpoint(const TrainingState& st, const nn::Module& model, const Adam& opt);
 
