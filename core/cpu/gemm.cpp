@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "core/cpu/dispatch.h"
+#include "core/cpu/sgemm_avx512.h"
 
 namespace torchless::cpu {
 namespace {
@@ -51,7 +52,22 @@ bool gemm_compatible(const Tensor& t) {
 
 namespace {
 
+SMatrix as_smatrix(const Tensor& t) {
+  return {static_cast<const float*>(t.raw_data()), t.stride(0), t.stride(1)};
+}
+
+bool unit_stride(const Tensor& t) { return t.stride(0) == 1 || t.stride(1) == 1; }
+
+bool use_sgemm_avx512(const Tensor& a, const Tensor& b, const Tensor& c) {
+  return have_sgemm_avx512() && c.dtype() == DType::Float32 && unit_stride(a) && unit_stride(b) && c.stride(1) == 1;
+}
+
 void gemm_serial(const Tensor& a, const Tensor& b, const Tensor& c, double beta) {
+  if (use_sgemm_avx512(a, b, c)) {
+    sgemm_avx512(c.size(0), c.size(1), a.size(1), as_smatrix(a), as_smatrix(b), static_cast<float*>(c.raw_data()),
+                 std::max<int64_t>(c.stride(0), c.size(1)), static_cast<float>(beta));
+    return;
+  }
   dispatch_float(c.dtype(), "matmul", [&](auto zero) {
     using T = decltype(zero);
     constexpr int R = Eigen::RowMajor, C = Eigen::ColMajor;
@@ -78,10 +94,11 @@ void gemm(const Tensor& a, const Tensor& b, const Tensor& c, double beta) {
     gemm_serial(a, b, c, beta);
     return;
   }
-  // Split the longer output dimension, in multiples of 16 (a SIMD panel).
+  // Split the longer output dimension, in whole register tiles.
   const bool by_cols = n >= m;
   const int64_t len = by_cols ? n : m;
-  const int64_t step = (len / parts + 15) / 16 * 16;
+  const int64_t unit = !use_sgemm_avx512(a, b, c) ? 16 : by_cols ? kSgemmTileCols : kSgemmTileRows;
+  const int64_t step = (len / parts + unit - 1) / unit * unit;
 #pragma omp parallel for num_threads(parts) schedule(static, 1)
   for (int p = 0; p < parts; ++p) {
     const int64_t start = std::min<int64_t>(len, p * step);

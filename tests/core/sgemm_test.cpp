@@ -1,0 +1,116 @@
+// The AVX-512 float32 GEMM against a double-precision reference loop, over
+// every operand layout, ragged tile edges, several k- and n-blocks, beta
+// 0 / 1 / other, and output blocks of a wider matrix; plus cpu::gemm's
+// threaded split and matmul() through it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "core/cpu/gemm.h"
+#include "core/cpu/sgemm_avx512.h"
+#include "core/ops.h"
+
+namespace torchless::cpu {
+namespace {
+
+// A [rows, cols] matrix in row- or column-major storage with `pad` spare
+// elements per leading dimension, filled with values in [-1, 1).
+struct Stored {
+  int64_t rows, cols;
+  bool transposed;
+  int64_t ld;
+  std::vector<float> data;
+  Stored(int64_t r, int64_t c, bool t, int64_t pad, std::mt19937& rng) : rows(r), cols(c), transposed(t) {
+    ld = (t ? r : c) + pad;
+    data.assign(static_cast<size_t>(ld * (t ? c : r)), std::numeric_limits<float>::quiet_NaN());
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (int64_t i = 0; i < r; ++i)
+      for (int64_t j = 0; j < c; ++j) at(i, j) = u(rng);
+  }
+  float& at(int64_t i, int64_t j) { return data[static_cast<size_t>(transposed ? j * ld + i : i * ld + j)]; }
+  SMatrix view() const { return {data.data(), transposed ? 1 : ld, transposed ? ld : 1}; }
+};
+
+void check(int64_t m, int64_t n, int64_t k, bool ta, bool tb, float beta, int64_t ldc_pad, uint32_t seed) {
+  std::mt19937 rng(seed);
+  Stored a(m, k, ta, 3, rng), b(k, n, tb, 5, rng);
+  const int64_t ldc = n + ldc_pad;
+  std::vector<float> c(static_cast<size_t>(m * ldc));
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (auto& v : c) v = beta == 0.0f ? std::numeric_limits<float>::quiet_NaN() : u(rng);
+  const std::vector<float> c0 = c;
+  sgemm_avx512(m, n, k, a.view(), b.view(), c.data(), ldc, beta);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < ldc; ++j) {
+      const size_t at = static_cast<size_t>(i * ldc + j);
+      if (j >= n) {  // padding of a wider matrix: untouched
+        ASSERT_TRUE(std::isnan(c[at]) ? std::isnan(c0[at]) : c[at] == c0[at]) << "wrote outside the block";
+        continue;
+      }
+      double want = beta == 0.0f ? 0.0 : double(beta) * c0[at];
+      for (int64_t p = 0; p < k; ++p) want += double(a.at(i, p)) * b.at(p, j);
+      ASSERT_NEAR(c[at], want, 1e-5 * (k + 1)) << "m=" << m << " n=" << n << " k=" << k << " ta=" << ta
+                                                << " tb=" << tb << " beta=" << beta << " at (" << i << ", " << j
+                                                << ")";
+    }
+  }
+}
+
+class SgemmAvx512 : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!have_sgemm_avx512()) GTEST_SKIP() << "skipped: this build has no AVX-512 GEMM";
+  }
+};
+
+TEST_F(SgemmAvx512, EveryLayoutAndRaggedEdges) {
+  uint32_t seed = 1;
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {12, 32, 16}, {13, 33, 17},
+                             {11, 31, 15}, {5, 70, 3}, {25, 10, 64}, {40, 47, 33}})
+        check(m, n, k, ta, tb, 0.0f, 0, seed++);
+}
+
+TEST_F(SgemmAvx512, SeveralKAndNBlocks) {
+  // k > 256 and n > 512 cross the packing blocks; the second and later
+  // k-blocks accumulate onto the first.
+  check(30, 530, 600, false, true, 0.0f, 0, 7);
+  check(26, 520, 300, true, false, 1.0f, 0, 8);
+}
+
+TEST_F(SgemmAvx512, BetaAndBlockOfWiderMatrix) {
+  for (float beta : {0.0f, 1.0f, -0.5f}) {
+    check(17, 40, 20, false, false, beta, 7, 11);
+    check(24, 64, 300, true, true, beta, 16, 12);
+  }
+}
+
+TEST_F(SgemmAvx512, ZeroKScalesC) {
+  std::vector<float> c{1.0f, 2.0f, 3.0f, 4.0f};
+  float a = 0, b = 0;
+  sgemm_avx512(2, 2, 0, {&a, 1, 1}, {&b, 1, 1}, c.data(), 2, 0.5f);
+  EXPECT_EQ(c, (std::vector<float>{0.5f, 1.0f, 1.5f, 2.0f}));
+}
+
+TEST(Gemm, ThreadedSplitMatchesFloat64) {
+  // cpu::gemm splits the output across threads in whole tiles; every
+  // transposition the MLP uses (x W^T, g W, g^T x) must agree with float64.
+  const int saved = gemm_threads();
+  set_gemm_threads(2);
+  // Big enough (>1 MFLOP per thread) to be split, ragged in every dimension.
+  Tensor x = randn({203, 301}), w = randn({149, 301}), g = randn({203, 149});
+  const auto close = [](const Tensor& got, const Tensor& want) {
+    EXPECT_TRUE(allclose(got.to(DType::Float64), want, 1e-4, 1e-4));
+  };
+  close(matmul(x, w.t()), matmul(x.to(DType::Float64), w.to(DType::Float64).t()));
+  close(matmul(g, w), matmul(g.to(DType::Float64), w.to(DType::Float64)));
+  close(matmul(g.t(), x), matmul(g.to(DType::Float64).t(), x.to(DType::Float64)));
+  set_gemm_threads(saved);
+}
+
+}  // namespace
+}  // namespace torchless::cpu
