@@ -59,15 +59,11 @@ SMatrix as_smatrix(const Tensor& t) {
 bool unit_stride(const Tensor& t) { return t.stride(0) == 1 || t.stride(1) == 1; }
 
 bool use_sgemm_avx512(const Tensor& a, const Tensor& b, const Tensor& c) {
-  return have_sgemm_avx512() && c.dtype() == DType::Float32 && unit_stride(a) && unit_stride(b) && c.stride(1) == 1;
+  return have_sgemm_avx512() && c.dtype() == DType::Float32 && a.dtype() == DType::Float32 &&
+         b.dtype() == DType::Float32 && unit_stride(a) && unit_stride(b) && c.stride(1) == 1;
 }
 
-void gemm_serial(const Tensor& a, const Tensor& b, const Tensor& c, double beta) {
-  if (use_sgemm_avx512(a, b, c)) {
-    sgemm_avx512(c.size(0), c.size(1), a.size(1), as_smatrix(a), as_smatrix(b), static_cast<float*>(c.raw_data()),
-                 std::max<int64_t>(c.stride(0), c.size(1)), static_cast<float>(beta));
-    return;
-  }
+void gemm_eigen(const Tensor& a, const Tensor& b, const Tensor& c, double beta) {
   dispatch_float(c.dtype(), "matmul", [&](auto zero) {
     using T = decltype(zero);
     constexpr int R = Eigen::RowMajor, C = Eigen::ColMajor;
@@ -79,33 +75,72 @@ void gemm_serial(const Tensor& a, const Tensor& b, const Tensor& c, double beta)
   });
 }
 
+// One contiguous range [begin, end) of the split dimension per thread.
+struct Split {
+  bool by_cols;
+  int64_t step;
+  int64_t len;
+  int64_t begin(int part) const { return std::min(len, part * step); }
+  int64_t end(int part, int parts) const { return part == parts - 1 ? len : std::min(len, (part + 1) * step); }
+};
+
+int64_t round_up(int64_t x, int64_t unit) { return (x + unit - 1) / unit * unit; }
+
+// Splits c across `parts` threads along the dimension whose whole-tile
+// split leaves the busiest thread the least work; columns win near-ties
+// because each thread then packs only its own part of b.
+Split choose_split(int64_t m, int64_t n, int parts, int64_t row_unit, int64_t col_unit) {
+  const int64_t col_step = round_up((n + parts - 1) / parts, col_unit);
+  const int64_t row_step = round_up((m + parts - 1) / parts, row_unit);
+  const double col_work = double(std::min(n, col_step)) * round_up(m, row_unit);
+  const double row_work = double(std::min(m, row_step)) * round_up(n, col_unit);
+  if (col_work <= 1.05 * row_work) return {true, col_step, n};
+  return {false, row_step, m};
+}
+
 }  // namespace
 
 // Threads split the output into independent blocks, each computed by a
-// single-threaded Eigen GEMM: one join per GEMM. (Eigen's own parallel GEMM
+// single-threaded GEMM: one join per GEMM. (Eigen's own parallel GEMM
 // synchronises its threads while packing, spinning on shared counters; with
 // a busy second core that spinning made it 20x slower than one thread.)
-void gemm(const Tensor& a, const Tensor& b, const Tensor& c, double beta) {
+void gemm(const Tensor& a, const Tensor& b, const Tensor& c, const Tensor& bias) {
   const int64_t m = c.size(0), n = c.size(1), k = a.size(1);
   const int threads = gemm_threads();
   constexpr double kMinFlopsPerThread = 1 << 20;
-  const int parts = static_cast<int>(std::min<double>(threads, 2.0 * m * n * k / kMinFlopsPerThread));
-  if (parts <= 1) {
-    gemm_serial(a, b, c, beta);
+  const int parts = std::max(1, static_cast<int>(std::min<double>(threads, 2.0 * m * n * k / kMinFlopsPerThread)));
+  if (use_sgemm_avx512(a, b, c) && (!bias.defined() || bias.dtype() == DType::Float32)) {
+    const Tensor row = bias.defined() ? bias.contiguous() : Tensor();
+    const float* bias_data = row.defined() ? static_cast<const float*>(row.raw_data()) : nullptr;
+    const SMatrix A = as_smatrix(a), B = as_smatrix(b);
+    float* C = static_cast<float*>(c.raw_data());
+    const int64_t ldc = std::max<int64_t>(c.stride(0), n);
+    const Split split = choose_split(m, n, parts, kSgemmTileRows, 16);
+#pragma omp parallel for num_threads(parts) schedule(static, 1) if (parts > 1)
+    for (int p = 0; p < parts; ++p) {
+      const int64_t begin = split.begin(p), end = split.end(p, parts);
+      if (begin >= end) continue;
+      if (split.by_cols)
+        sgemm_avx512(m, end - begin, k, A, {B.data + begin * B.col_stride, B.row_stride, B.col_stride}, C + begin,
+                     ldc, 0.0f, bias_data ? bias_data + begin : nullptr);
+      else
+        sgemm_avx512(end - begin, n, k, {A.data + begin * A.row_stride, A.row_stride, A.col_stride}, B,
+                     C + begin * ldc, ldc, 0.0f, bias_data);
+    }
     return;
   }
-  // Split the longer output dimension, in whole register tiles.
-  const bool by_cols = n >= m;
-  const int64_t len = by_cols ? n : m;
-  const int64_t unit = !use_sgemm_avx512(a, b, c) ? 16 : by_cols ? kSgemmTileCols : kSgemmTileRows;
-  const int64_t step = (len / parts + unit - 1) / unit * unit;
-#pragma omp parallel for num_threads(parts) schedule(static, 1)
+  double beta = 0.0;
+  if (bias.defined()) {  // start from the bias, the GEMM adds on top
+    Tensor(c).copy_(bias.unsqueeze(0).expand(c.sizes()));
+    beta = 1.0;
+  }
+  const Split split = choose_split(m, n, parts, 16, 16);
+#pragma omp parallel for num_threads(parts) schedule(static, 1) if (parts > 1)
   for (int p = 0; p < parts; ++p) {
-    const int64_t start = std::min<int64_t>(len, p * step);
-    const int64_t end = p == parts - 1 ? len : std::min<int64_t>(len, (p + 1) * step);
-    if (start >= end) continue;
-    if (by_cols) gemm_serial(a, b.narrow(1, start, end - start), c.narrow(1, start, end - start), beta);
-    else gemm_serial(a.narrow(0, start, end - start), b, c.narrow(0, start, end - start), beta);
+    const int64_t begin = split.begin(p), end = split.end(p, parts);
+    if (begin >= end) continue;
+    if (split.by_cols) gemm_eigen(a, b.narrow(1, begin, end - begin), c.narrow(1, begin, end - begin), beta);
+    else gemm_eigen(a.narrow(0, begin, end - begin), b, c.narrow(0, begin, end - begin), beta);
   }
 }
 

@@ -126,47 +126,47 @@ void pack_a_edge(int64_t rows, int64_t kc, SMatrix a, float* out) {
     for (int64_t k = 0; k < kc; ++k) out[k * MR + i] = a.data[i * a.row_stride + k * a.col_stride];
 }
 
-void store_row(float* c, __m512 v0, __m512 v1, __mmask16 m0, __mmask16 m1, Store mode, __m512 beta) {
-  if (mode == Store::kAccumulate) {
-    v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, c));
-    v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, c + 16));
-  } else if (mode == Store::kScale) {
-    v0 = _mm512_fmadd_ps(beta, _mm512_maskz_loadu_ps(m0, c), v0);
-    v1 = _mm512_fmadd_ps(beta, _mm512_maskz_loadu_ps(m1, c + 16), v1);
+// Writes one tile row: c = v (+ c, or + beta * c) (+ bias), cols under the masks.
+template <int NV>
+void store_row(float* c, const __m512* v, __mmask16 m0, __mmask16 m1, Store mode, __m512 beta, const float* bias) {
+  const __mmask16 mask[2] = {m0, m1};
+  for (int h = 0; h < NV; ++h) {
+    __m512 out = v[h];
+    if (mode == Store::kAccumulate) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(mask[h], c + 16 * h));
+    else if (mode == Store::kScale) out = _mm512_fmadd_ps(beta, _mm512_maskz_loadu_ps(mask[h], c + 16 * h), out);
+    if (bias) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(mask[h], bias + 16 * h));
+    _mm512_mask_storeu_ps(c + 16 * h, mask[h], out);
   }
-  _mm512_mask_storeu_ps(c, m0, v0);
-  _mm512_mask_storeu_ps(c + 16, m1, v1);
 }
 
-// c[0:rows, 0:cols] (+)= A-tile @ B-panel over kc steps. kTransposedA: the
+// c[0:rows, 0:cols] (+)= A-tile @ B-panel over kc steps, NV 16-float
+// vectors wide (NV = 1 for a panel's last <= 16 columns). kTransposedA: the
 // tile's 12 values for one k are contiguous (a + k*lda); otherwise row i is
 // contiguous (a + i*lda + k), rows past `rows` re-read the last row and are
 // not stored.
-template <bool kTransposedA>
+template <bool kTransposedA, int NV>
 void tile(int64_t kc, const float* a, int64_t lda, int64_t rows, const float* bp, float* c, int64_t ldc,
-          int64_t cols, Store mode, float beta) {
-  __m512 acc[2 * MR];
-  for (auto& v : acc) v = _mm512_setzero_ps();
-  if constexpr (kTransposedA) {
-    for (int64_t k = 0; k < kc; ++k, a += lda, bp += NR) {
-      const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+          int64_t cols, Store mode, float beta, const float* bias) {
+  __m512 acc[MR][NV];
+  for (auto& row : acc)
+    for (auto& v : row) v = _mm512_setzero_ps();
+  const float* row_ptr[MR];
+  for (int i = 0; i < MR; ++i) row_ptr[i] = a + std::min<int64_t>(i, rows - 1) * lda;
+  for (int64_t k = 0; k < kc; ++k, bp += NR) {
+    __m512 b[NV];
+    for (int h = 0; h < NV; ++h) b[h] = _mm512_load_ps(bp + 16 * h);
+    if constexpr (kTransposedA) {
 #pragma GCC unroll 12
       for (int i = 0; i < MR; ++i) {
         const __m512 av = _mm512_set1_ps(a[i]);
-        acc[2 * i] = _mm512_fmadd_ps(av, b0, acc[2 * i]);
-        acc[2 * i + 1] = _mm512_fmadd_ps(av, b1, acc[2 * i + 1]);
+        for (int h = 0; h < NV; ++h) acc[i][h] = _mm512_fmadd_ps(av, b[h], acc[i][h]);
       }
-    }
-  } else {
-    const float* row[MR];
-    for (int i = 0; i < MR; ++i) row[i] = a + std::min<int64_t>(i, rows - 1) * lda;
-    for (int64_t k = 0; k < kc; ++k, bp += NR) {
-      const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+      a += lda;
+    } else {
 #pragma GCC unroll 12
       for (int i = 0; i < MR; ++i) {
-        const __m512 av = _mm512_set1_ps(row[i][k]);
-        acc[2 * i] = _mm512_fmadd_ps(av, b0, acc[2 * i]);
-        acc[2 * i + 1] = _mm512_fmadd_ps(av, b1, acc[2 * i + 1]);
+        const __m512 av = _mm512_set1_ps(row_ptr[i][k]);
+        for (int h = 0; h < NV; ++h) acc[i][h] = _mm512_fmadd_ps(av, b[h], acc[i][h]);
       }
     }
   }
@@ -174,16 +174,25 @@ void tile(int64_t kc, const float* a, int64_t lda, int64_t rows, const float* bp
   const __m512 vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 12
   for (int i = 0; i < MR; ++i)
-    if (i < rows) store_row(c + i * ldc, acc[2 * i], acc[2 * i + 1], m0, m1, mode, vb);
+    if (i < rows) store_row<NV>(c + i * ldc, acc[i], m0, m1, mode, vb, bias);
+}
+
+template <bool kTransposedA>
+void tile_any_width(int64_t kc, const float* a, int64_t lda, int64_t rows, const float* bp, float* c, int64_t ldc,
+                    int64_t cols, Store mode, float beta, const float* bias) {
+  if (cols > 16) tile<kTransposedA, 2>(kc, a, lda, rows, bp, c, ldc, cols, mode, beta, bias);
+  else tile<kTransposedA, 1>(kc, a, lda, rows, bp, c, ldc, cols, mode, beta, bias);
 }
 
 }  // namespace
 
-void sgemm_avx512(int64_t m, int64_t n, int64_t k, SMatrix a, SMatrix b, float* c, int64_t ldc, float beta) {
+void sgemm_avx512(int64_t m, int64_t n, int64_t k, SMatrix a, SMatrix b, float* c, int64_t ldc, float beta,
+                  const float* bias) {
   if (m <= 0 || n <= 0) return;
-  if (k <= 0) {  // c = beta * c
+  if (k <= 0) {  // c = beta * c + bias
     for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+      for (int64_t j = 0; j < n; ++j)
+        c[i * ldc + j] = (beta == 0.0f ? 0.0f : beta * c[i * ldc + j]) + (bias ? bias[j] : 0.0f);
     return;
   }
   const bool transposed_a = a.row_stride == 1 && a.col_stride != 1;
@@ -208,9 +217,13 @@ void sgemm_avx512(int64_t m, int64_t n, int64_t k, SMatrix a, SMatrix b, float* 
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const float* panel = bp + jr * kc;
           const int64_t cols = std::min(NR, nc - jr);
-          if (packed_edge) tile<true>(kc, a_edge, MR, rows, panel, c_row + jr, ldc, cols, mode, beta);
-          else if (transposed_a) tile<true>(kc, a_tile, a.col_stride, rows, panel, c_row + jr, ldc, cols, mode, beta);
-          else tile<false>(kc, a_tile, a.row_stride, rows, panel, c_row + jr, ldc, cols, mode, beta);
+          const float* bias_block = bias && pc == 0 ? bias + jc + jr : nullptr;
+          if (packed_edge)
+            tile_any_width<true>(kc, a_edge, MR, rows, panel, c_row + jr, ldc, cols, mode, beta, bias_block);
+          else if (transposed_a)
+            tile_any_width<true>(kc, a_tile, a.col_stride, rows, panel, c_row + jr, ldc, cols, mode, beta, bias_block);
+          else
+            tile_any_width<false>(kc, a_tile, a.row_stride, rows, panel, c_row + jr, ldc, cols, mode, beta, bias_block);
         }
       }
     }
@@ -221,7 +234,7 @@ void sgemm_avx512(int64_t m, int64_t n, int64_t k, SMatrix a, SMatrix b, float* 
 
 bool have_sgemm_avx512() { return false; }
 
-void sgemm_avx512(int64_t, int64_t, int64_t, SMatrix, SMatrix, float*, int64_t, float) {
+void sgemm_avx512(int64_t, int64_t, int64_t, SMatrix, SMatrix, float*, int64_t, float, const float*) {
   throw std::logic_error("sgemm_avx512: this build has no AVX-512 kernel (built without -march=native?)");
 }
 

@@ -17,7 +17,7 @@ Tensor mm_raw(const Tensor& a, const Tensor& b) {
     throw std::invalid_argument("matmul: CUDA tensors need the CUDA backend");
   Tensor out = empty({a.size(0), b.size(1)}, a.dtype());
   if (a.size(1) == 0) return out.zero_();
-  cpu::gemm(gemm_operand(a), gemm_operand(b), out, 0.0);
+  cpu::gemm(gemm_operand(a), gemm_operand(b), out);
   return out;
 }
 
@@ -42,7 +42,7 @@ Tensor bmm_raw(const Tensor& a, const Tensor& b) {
   Tensor out = empty({a.size(0), a.size(1), b.size(2)}, a.dtype());
   if (a.size(2) == 0) return out.zero_();
   for (int64_t i = 0; i < a.size(0); ++i)
-    cpu::gemm(gemm_operand(a.select(0, i)), gemm_operand(b.select(0, i)), out.select(0, i), 0.0);
+    cpu::gemm(gemm_operand(a.select(0, i)), gemm_operand(b.select(0, i)), out.select(0, i));
   return out;
 }
 
@@ -93,13 +93,10 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   if (!x.device().is_cpu()) throw std::invalid_argument("linear: CUDA tensors need the CUDA backend");
   if (x.dtype() != w.dtype()) throw std::invalid_argument("linear: input and weight dtypes differ");
   Tensor y = empty({x.size(0), w.size(0)}, x.dtype());
-  double beta = 0.0;
-  if (b.defined()) {
-    y.copy_(b.detach().unsqueeze(0).expand(y.sizes()));  // start from the bias, GEMM adds on top
-    beta = 1.0;
-  }
-  if (x.size(1) > 0) cpu::gemm(gemm_operand(x.detach()), w.detach().t(), y, beta);
-  else if (!b.defined()) y.zero_();
+  const Tensor bias = b.defined() ? b.detach() : Tensor();
+  if (x.size(1) > 0) cpu::gemm(gemm_operand(x.detach()), w.detach().t(), y, bias);
+  else if (bias.defined()) y.copy_(bias.unsqueeze(0).expand(y.sizes()));
+  else y.zero_();
   if (any_requires_grad({&x, &w, &b})) {
     Tensor xd = x.detach(), wd = w.detach();
     record(y, "LinearBackward", {x, w, b}, [x, w, b, xd, wd](const Tensor& g) {

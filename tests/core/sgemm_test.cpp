@@ -34,15 +34,18 @@ struct Stored {
   SMatrix view() const { return {data.data(), transposed ? 1 : ld, transposed ? ld : 1}; }
 };
 
-void check(int64_t m, int64_t n, int64_t k, bool ta, bool tb, float beta, int64_t ldc_pad, uint32_t seed) {
+void check(int64_t m, int64_t n, int64_t k, bool ta, bool tb, float beta, int64_t ldc_pad, uint32_t seed,
+           bool with_bias = false) {
   std::mt19937 rng(seed);
   Stored a(m, k, ta, 3, rng), b(k, n, tb, 5, rng);
+  std::vector<float> bias(static_cast<size_t>(n));
+  for (auto& v : bias) v = std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng);
   const int64_t ldc = n + ldc_pad;
   std::vector<float> c(static_cast<size_t>(m * ldc));
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   for (auto& v : c) v = beta == 0.0f ? std::numeric_limits<float>::quiet_NaN() : u(rng);
   const std::vector<float> c0 = c;
-  sgemm_avx512(m, n, k, a.view(), b.view(), c.data(), ldc, beta);
+  sgemm_avx512(m, n, k, a.view(), b.view(), c.data(), ldc, beta, with_bias ? bias.data() : nullptr);
   for (int64_t i = 0; i < m; ++i) {
     for (int64_t j = 0; j < ldc; ++j) {
       const size_t at = static_cast<size_t>(i * ldc + j);
@@ -50,7 +53,7 @@ void check(int64_t m, int64_t n, int64_t k, bool ta, bool tb, float beta, int64_
         ASSERT_TRUE(std::isnan(c[at]) ? std::isnan(c0[at]) : c[at] == c0[at]) << "wrote outside the block";
         continue;
       }
-      double want = beta == 0.0f ? 0.0 : double(beta) * c0[at];
+      double want = (beta == 0.0f ? 0.0 : double(beta) * c0[at]) + (with_bias ? bias[static_cast<size_t>(j)] : 0.0);
       for (int64_t p = 0; p < k; ++p) want += double(a.at(i, p)) * b.at(p, j);
       ASSERT_NEAR(c[at], want, 1e-5 * (k + 1)) << "m=" << m << " n=" << n << " k=" << k << " ta=" << ta
                                                 << " tb=" << tb << " beta=" << beta << " at (" << i << ", " << j
@@ -89,6 +92,12 @@ TEST_F(SgemmAvx512, BetaAndBlockOfWiderMatrix) {
   }
 }
 
+TEST_F(SgemmAvx512, BiasAddedOnceAcrossKBlocks) {
+  check(13, 50, 20, false, true, 0.0f, 0, 21, true);
+  check(30, 530, 600, true, false, 0.0f, 3, 22, true);  // 3 k-blocks, 2 n-blocks
+  check(12, 16, 300, false, false, 1.0f, 0, 23, true);
+}
+
 TEST_F(SgemmAvx512, ZeroKScalesC) {
   std::vector<float> c{1.0f, 2.0f, 3.0f, 4.0f};
   float a = 0, b = 0;
@@ -109,6 +118,9 @@ TEST(Gemm, ThreadedSplitMatchesFloat64) {
   close(matmul(x, w.t()), matmul(x.to(DType::Float64), w.to(DType::Float64).t()));
   close(matmul(g, w), matmul(g.to(DType::Float64), w.to(DType::Float64)));
   close(matmul(g.t(), x), matmul(g.to(DType::Float64).t(), x.to(DType::Float64)));
+  // linear() hands its bias to the GEMM instead of pre-filling the output.
+  Tensor bias = randn({149});
+  close(linear(x, w, bias), linear(x.to(DType::Float64), w.to(DType::Float64), bias.to(DType::Float64)));
   set_gemm_threads(saved);
 }
 
