@@ -28,8 +28,10 @@ namespace {
 
 constexpr int64_t MR = kSgemmTileRows;
 constexpr int64_t NR = kSgemmTileCols;
-// k-block: A's 12 x 256 floats (12 KiB) stay in L1 while B streams.
-constexpr int64_t KC = 256;
+// Longest k-block: A's 12 x 320 floats (15 KiB) stay in L1 while B streams.
+// k is cut into equal blocks (784 -> 3 x 262, not 3 x 256 + 16: a short
+// block pays the tile's set-up and C traffic for little work).
+constexpr int64_t KC = 320;
 // n-block: a packed 256 x 512 B block is 512 KiB, half of L2.
 constexpr int64_t NC = 512;
 
@@ -139,49 +141,83 @@ void store_row(float* c, const __m512* v, __mmask16 m0, __mmask16 m1, Store mode
   }
 }
 
-// c[0:rows, 0:cols] (+)= A-tile @ B-panel over kc steps, NV 16-float
-// vectors wide (NV = 1 for a panel's last <= 16 columns). kTransposedA: the
-// tile's 12 values for one k are contiguous (a + k*lda); otherwise row i is
-// contiguous (a + i*lda + k), rows past `rows` re-read the last row and are
-// not stored.
-template <bool kTransposedA, int NV>
-void tile(int64_t kc, const float* a, int64_t lda, int64_t rows, const float* bp, float* c, int64_t ldc,
-          int64_t cols, Store mode, float beta, const float* bias) {
-  __m512 acc[MR][NV];
+// c[0:rows, 0:cols] (+)= A-tile @ B-panel over kc steps: a register tile
+// of ROWS x NV 16-float vectors (smaller ones for a block's ragged edges, so
+// that an edge costs what it computes).
+//  kTransposedA: the tile's values for one k are contiguous (a + k*lda);
+//    otherwise row i is contiguous (a + i*lda + k), and rows past `rows`
+//    re-read the last row and are not stored.
+//  b is a packed panel: NR floats per k, zero past the block's columns.
+//  (Reading a row-major b in place instead halved the speed: its rows are
+//  not 64-byte aligned and their strides collide in the caches.)
+template <bool kTransposedA, int ROWS, int NV>
+void tile(int64_t kc, const float* a, int64_t lda, int64_t rows, const float* b, float* c, int64_t ldc, int64_t cols,
+          Store mode, float beta, const float* bias) {
+  const __mmask16 mask[2] = {tail_mask(cols), tail_mask(cols - 16)};
+  // The k-loop runs long enough to hide the misses on c's lines.
+  for (int i = 0; i < ROWS; ++i)
+    if (i < rows)
+      for (int h = 0; h < NV; ++h) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16 * h), _MM_HINT_T0);
+  __m512 acc[ROWS][NV];
   for (auto& row : acc)
     for (auto& v : row) v = _mm512_setzero_ps();
-  const float* row_ptr[MR];
-  for (int i = 0; i < MR; ++i) row_ptr[i] = a + std::min<int64_t>(i, rows - 1) * lda;
-  for (int64_t k = 0; k < kc; ++k, bp += NR) {
-    __m512 b[NV];
-    for (int h = 0; h < NV; ++h) b[h] = _mm512_load_ps(bp + 16 * h);
-    if constexpr (kTransposedA) {
+  const float* row_ptr[ROWS];
+  for (int i = 0; i < ROWS; ++i) row_ptr[i] = a + std::min<int64_t>(i, rows - 1) * lda;
+  for (int64_t k = 0; k < kc; ++k, b += NR) {
+    __m512 bv[NV];
+    for (int h = 0; h < NV; ++h) bv[h] = _mm512_load_ps(b + 16 * h);
 #pragma GCC unroll 12
-      for (int i = 0; i < MR; ++i) {
-        const __m512 av = _mm512_set1_ps(a[i]);
-        for (int h = 0; h < NV; ++h) acc[i][h] = _mm512_fmadd_ps(av, b[h], acc[i][h]);
-      }
-      a += lda;
-    } else {
-#pragma GCC unroll 12
-      for (int i = 0; i < MR; ++i) {
-        const __m512 av = _mm512_set1_ps(row_ptr[i][k]);
-        for (int h = 0; h < NV; ++h) acc[i][h] = _mm512_fmadd_ps(av, b[h], acc[i][h]);
-      }
+    for (int i = 0; i < ROWS; ++i) {
+      const __m512 av = _mm512_set1_ps(kTransposedA ? a[i] : row_ptr[i][k]);
+      for (int h = 0; h < NV; ++h) acc[i][h] = _mm512_fmadd_ps(av, bv[h], acc[i][h]);
     }
+    if constexpr (kTransposedA) a += lda;
   }
-  const __mmask16 m0 = tail_mask(cols), m1 = tail_mask(cols - 16);
   const __m512 vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 12
-  for (int i = 0; i < MR; ++i)
-    if (i < rows) store_row<NV>(c + i * ldc, acc[i], m0, m1, mode, vb, bias);
+  for (int i = 0; i < ROWS; ++i)
+    if (i < rows) store_row<NV>(c + i * ldc, acc[i], mask[0], mask[1], mode, vb, bias);
 }
 
+// Picks the smallest register tile that covers rows x cols.
 template <bool kTransposedA>
-void tile_any_width(int64_t kc, const float* a, int64_t lda, int64_t rows, const float* bp, float* c, int64_t ldc,
-                    int64_t cols, Store mode, float beta, const float* bias) {
-  if (cols > 16) tile<kTransposedA, 2>(kc, a, lda, rows, bp, c, ldc, cols, mode, beta, bias);
-  else tile<kTransposedA, 1>(kc, a, lda, rows, bp, c, ldc, cols, mode, beta, bias);
+void any_tile(int64_t kc, const float* a, int64_t lda, int64_t rows, const float* b, float* c, int64_t ldc,
+              int64_t cols, Store mode, float beta, const float* bias) {
+#define TORCHLESS_TILE(R, V) tile<kTransposedA, R, V>(kc, a, lda, rows, b, c, ldc, cols, mode, beta, bias)
+  if (cols > 16) {
+    if (rows > 8) TORCHLESS_TILE(12, 2);
+    else if (rows > 4) TORCHLESS_TILE(8, 2);
+    else TORCHLESS_TILE(4, 2);
+  } else {
+    if (rows > 8) TORCHLESS_TILE(12, 1);
+    else if (rows > 4) TORCHLESS_TILE(8, 1);
+    else TORCHLESS_TILE(4, 1);
+  }
+#undef TORCHLESS_TILE
+}
+
+// The loops around the tile for one k-block of one n-block, b packed.
+void block(int64_t m, int64_t nc, int64_t kc, SMatrix a, bool transposed_a, const float* b, float* c, int64_t ldc,
+           Store mode, float beta, const float* bias, float* a_edge) {
+  for (int64_t ic = 0; ic < m; ic += MR) {
+    const int64_t rows = std::min(MR, m - ic);
+    const float* a_tile = a.data + ic * a.row_stride;
+    // A transposed tile reads whole 4/8/12-float groups: pack a ragged one.
+    const bool packed_edge = transposed_a && rows % 4 != 0;
+    if (packed_edge) pack_a_edge(rows, kc, {a_tile, a.row_stride, a.col_stride}, a_edge);
+    float* c_row = c + ic * ldc;
+    for (int64_t jr = 0; jr < nc; jr += NR) {
+      const int64_t cols = std::min(NR, nc - jr);
+      const float* panel = b + jr * kc;
+      const float* bias_block = bias ? bias + jr : nullptr;
+      if (packed_edge)
+        any_tile<true>(kc, a_edge, MR, rows, panel, c_row + jr, ldc, cols, mode, beta, bias_block);
+      else if (transposed_a)
+        any_tile<true>(kc, a_tile, a.col_stride, rows, panel, c_row + jr, ldc, cols, mode, beta, bias_block);
+      else
+        any_tile<false>(kc, a_tile, a.row_stride, rows, panel, c_row + jr, ldc, cols, mode, beta, bias_block);
+    }
+  }
 }
 
 }  // namespace
@@ -196,36 +232,23 @@ void sgemm_avx512(int64_t m, int64_t n, int64_t k, SMatrix a, SMatrix b, float* 
     return;
   }
   const bool transposed_a = a.row_stride == 1 && a.col_stride != 1;
-  const int64_t kc_max = std::min(k, KC);
-  float* bp = pack_buffer(kc_max * (std::min(n, NC) + NR) + kc_max * MR);
-  float* a_edge = bp + kc_max * (std::min(n, NC) + NR);
+  const int64_t kc_max = (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC);
+  const int64_t packed_floats = kc_max * (std::min(n, NC) + NR);
+  float* buffer = pack_buffer(packed_floats + kc_max * MR);
+  float* a_edge = buffer + packed_floats;
   for (int64_t jc = 0; jc < n; jc += NC) {
     const int64_t nc = std::min(NC, n - jc);
-    for (int64_t pc = 0; pc < k; pc += KC) {
-      const int64_t kc = std::min(KC, k - pc);
+    for (int64_t pc = 0; pc < k; pc += kc_max) {
+      const int64_t kc = std::min(kc_max, k - pc);
       const Store mode = pc > 0 ? Store::kAccumulate
                          : beta == 0.0f ? Store::kOverwrite
                          : beta == 1.0f ? Store::kAccumulate
                                         : Store::kScale;
-      pack_b(kc, nc, {b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride}, bp);
-      for (int64_t ic = 0; ic < m; ic += MR) {
-        const int64_t rows = std::min(MR, m - ic);
-        const float* a_tile = a.data + ic * a.row_stride + pc * a.col_stride;
-        const bool packed_edge = transposed_a && rows < MR;
-        if (packed_edge) pack_a_edge(rows, kc, {a_tile, a.row_stride, a.col_stride}, a_edge);
-        float* c_row = c + ic * ldc + jc;
-        for (int64_t jr = 0; jr < nc; jr += NR) {
-          const float* panel = bp + jr * kc;
-          const int64_t cols = std::min(NR, nc - jr);
-          const float* bias_block = bias && pc == 0 ? bias + jc + jr : nullptr;
-          if (packed_edge)
-            tile_any_width<true>(kc, a_edge, MR, rows, panel, c_row + jr, ldc, cols, mode, beta, bias_block);
-          else if (transposed_a)
-            tile_any_width<true>(kc, a_tile, a.col_stride, rows, panel, c_row + jr, ldc, cols, mode, beta, bias_block);
-          else
-            tile_any_width<false>(kc, a_tile, a.row_stride, rows, panel, c_row + jr, ldc, cols, mode, beta, bias_block);
-        }
-      }
+      const SMatrix a_block{a.data + pc * a.col_stride, a.row_stride, a.col_stride};
+      const float* b_block = b.data + pc * b.row_stride + jc * b.col_stride;
+      const float* bias_block = bias && pc == 0 ? bias + jc : nullptr;
+      pack_b(kc, nc, {b_block, b.row_stride, b.col_stride}, buffer);
+      block(m, nc, kc, a_block, transposed_a, buffer, c + jc, ldc, mode, beta, bias_block, a_edge);
     }
   }
 }
