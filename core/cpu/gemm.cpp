@@ -87,15 +87,17 @@ struct Split {
 int64_t round_up(int64_t x, int64_t unit) { return (x + unit - 1) / unit * unit; }
 
 // Splits c across `parts` threads along the dimension whose whole-tile
-// split leaves the busiest thread the least work; columns win near-ties
-// because each thread then packs only its own part of b.
+// split leaves the busiest thread the least work. Rows win near-ties: each
+// thread then reads only its own rows of a and writes whole rows of c
+// (measured on the MLP's GEMMs: as fast or up to 5% faster than columns,
+// although every thread packs all of b).
 Split choose_split(int64_t m, int64_t n, int parts, int64_t row_unit, int64_t col_unit) {
   const int64_t col_step = round_up((n + parts - 1) / parts, col_unit);
   const int64_t row_step = round_up((m + parts - 1) / parts, row_unit);
   const double col_work = double(std::min(n, col_step)) * round_up(m, row_unit);
   const double row_work = double(std::min(m, row_step)) * round_up(n, col_unit);
-  if (col_work <= 1.05 * row_work) return {true, col_step, n};
-  return {false, row_step, m};
+  if (row_work <= 1.05 * col_work) return {false, row_step, m};
+  return {true, col_step, n};
 }
 
 }  // namespace
