@@ -117,7 +117,7 @@ void gemm(const Tensor& a, const Tensor& b, const Tensor& c, const Tensor& bias)
     const SMatrix A = as_smatrix(a), B = as_smatrix(b);
     float* C = static_cast<float*>(c.raw_data());
     const int64_t ldc = std::max<int64_t>(c.stride(0), n);
-    const Split split = choose_split(m, n, parts, kSgemmTileRows, 16);
+    const Split split = choose_split(m, n, parts, kSgemmRowUnit, kSgemmColUnit);
 #pragma omp parallel for num_threads(parts) schedule(static, 1) if (parts > 1)
     for (int p = 0; p < parts; ++p) {
       const int64_t begin = split.begin(p), end = split.end(p, parts);
