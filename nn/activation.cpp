@@ -14,5 +14,6 @@ Dropout::Dropout(double p_, Generator* gen) : p(p_), gen_(gen) {
 }
 
 Tensor Dropout::forward(const Tensor& x) { return functional::dropout(x, p, is_training(), gen_); }
+Tensor Dropout::forward_relu(const Tensor& x) { return functional::dropout_relu(x, p, is_training(), gen_); }
 
 }  // namespace torchless::nn

@@ -20,6 +20,8 @@ class Dropout : public Module {
   /// Throws std::invalid_argument if p is outside [0, 1].
   explicit Dropout(double p = 0.5, Generator* gen = nullptr);
   Tensor forward(const Tensor& x) override;
+  /// forward(relu(x)), fused (functional::dropout_relu).
+  Tensor forward_relu(const Tensor& x);
   std::string type_name() const override { return "Dropout"; }
   double p;
 

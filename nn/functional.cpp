@@ -24,34 +24,94 @@ void check_classification(const Tensor& x, const Tensor& target, const char* op)
 
 }  // namespace
 
-Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
+namespace {
+
+void check_probability(double p) {
   if (!(p >= 0.0 && p <= 1.0)) throw std::invalid_argument("dropout: probability has to be between 0 and 1, got " + std::to_string(p));
+}
+
+// Counter-based: element i keeps when 24 bits of hash(key, i) are >= p.
+// One generator draw per call, so the stream (and resuming) does not depend
+// on the thread count, and masks fill in parallel.
+struct KeepMask {
+  uint64_t key;
+  uint32_t threshold;
+  KeepMask(double p, Generator* gen)
+      : key((gen ? *gen : default_generator()).next_u64()),
+        threshold(static_cast<uint32_t>(std::ceil(p * 16777216.0))) {}
+  bool keep(int64_t i) const {
+    // splitmix64's finaliser over key + i * golden ratio: a bijection with
+    // full avalanche, so neighbouring counters give independent bits.
+    uint64_t z = key + static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    return static_cast<uint32_t>(z >> 40) >= threshold;
+  }
+};
+
+double keep_scale(double p) { return p == 1.0 ? 0.0 : 1.0 / (1.0 - p); }
+
+}  // namespace
+
+Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
+  check_probability(p);
   if (!training || p == 0.0) return x;
-  Generator& g = gen ? *gen : default_generator();
   Tensor mask = empty(x.sizes(), x.dtype());
-  const double scale = p == 1.0 ? 0.0 : 1.0 / (1.0 - p);
-  // Counter-based: element i keeps when 24 bits of hash(key, i) are >= p.
-  // One generator draw per call, so the stream (and resuming) does not depend
-  // on the thread count, and the mask fills in parallel.
-  const uint64_t key = g.next_u64();
-  const uint32_t threshold = static_cast<uint32_t>(std::ceil(p * 16777216.0));
+  const KeepMask keep(p, gen);
   cpu::dispatch_float(x.dtype(), "dropout", [&](auto zero) {
     using T = decltype(zero);
     T* m = static_cast<T*>(mask.raw_data());
-    const T s = static_cast<T>(scale);
+    const T s = static_cast<T>(keep_scale(p));
     const int64_t n = mask.numel();
 #pragma omp parallel for if (n >= 65536) schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
-      // splitmix64's finaliser over key + i * golden ratio: a bijection with
-      // full avalanche, so neighbouring counters give independent bits.
-      uint64_t z = key + static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ULL;
-      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-      z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-      z ^= z >> 31;
-      m[i] = static_cast<uint32_t>(z >> 40) >= threshold ? s : T(0);
-    }
+    for (int64_t i = 0; i < n; ++i) m[i] = keep.keep(i) ? s : T(0);
   });
   return mul(x, mask);
+}
+
+Tensor dropout_relu(const Tensor& x, double p, bool training, Generator* gen) {
+  check_probability(p);
+  if (!training || p == 0.0) return relu(x);
+  const Tensor xc = x.detach().contiguous();
+  Tensor out = empty(x.sizes(), x.dtype());
+  // The gradient's factor per element: the dropout scale (or 0) where relu
+  // passed x, -1 where it did not (there the gradient is 0 whatever g is,
+  // as relu's own backward gives).
+  Tensor grad_factor = empty(x.sizes(), x.dtype());
+  const KeepMask keep(p, gen);
+  cpu::dispatch_float(x.dtype(), "dropout", [&](auto zero) {
+    using T = decltype(zero);
+    const T* in = static_cast<const T*>(xc.raw_data());
+    T* o = static_cast<T*>(out.raw_data());
+    T* f = static_cast<T*>(grad_factor.raw_data());
+    const T s = static_cast<T>(keep_scale(p));
+    const int64_t n = out.numel();
+#pragma omp parallel for if (n >= 65536) schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      const T r = in[i] > 0 ? in[i] : T(0);  // relu, as relu() computes it
+      const T m = keep.keep(i) ? s : T(0);   // dropout's mask, as dropout() draws it
+      o[i] = r * m;
+      f[i] = r > 0 ? m : T(-1);
+    }
+  });
+  if (any_requires_grad({&x})) {
+    record(out, "DropoutReluBackward", {x}, [grad_factor](const Tensor& g) {
+      const Tensor gc = g.contiguous();
+      Tensor gi = empty(g.sizes(), g.dtype());
+      cpu::dispatch_float(g.dtype(), "dropout", [&](auto zero) {
+        using T = decltype(zero);
+        const T* gv = static_cast<const T*>(gc.raw_data());
+        const T* f = static_cast<const T*>(grad_factor.raw_data());
+        T* o = static_cast<T*>(gi.raw_data());
+        const int64_t n = gi.numel();
+#pragma omp parallel for if (n >= 65536) schedule(static)
+        for (int64_t i = 0; i < n; ++i) o[i] = f[i] >= 0 ? gv[i] * f[i] : T(0);
+      });
+      return std::vector<Tensor>{gi};
+    });
+  }
+  return out;
 }
 
 Tensor log_softmax(const Tensor& x, int64_t dim) {

@@ -15,6 +15,11 @@ using torchless::relu;
 /// Inverted dropout: zeroes each element with probability p and scales the
 /// rest by 1/(1-p) while training; identity otherwise. Throws on p outside [0, 1].
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen = nullptr);
+/// dropout(relu(x), p, training, gen) as one op: the same values and
+/// gradient (same generator draw, same mask) in one pass over x forward and
+/// one over the gradient backward, instead of three and two. Throws on p
+/// outside [0, 1] or a non-float x.
+Tensor dropout_relu(const Tensor& x, double p, bool training, Generator* gen = nullptr);
 /// log(softmax(x)) along `dim`, computed stably (x - max - log(sum(exp))).
 Tensor log_softmax(const Tensor& x, int64_t dim = -1);
 /// Mean negative log-likelihood: -mean(logp[i, target[i]]).

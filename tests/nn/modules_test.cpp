@@ -165,6 +165,44 @@ TEST(Dropout, EvalIsIdentityAndEdgeProbabilities) {
   EXPECT_FALSE(equal(dd(ones_t), dd(ones_t)));
 }
 
+TEST(Dropout, FusedReluMatchesComposedOpsBitForBit) {
+  // dropout_relu must give exactly dropout(relu(x)): same draw from the
+  // generator, same mask, same values and same gradient, including where x
+  // is negative, zero or dropped, and where the upstream gradient is not
+  // finite but relu blocked it.
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    for (int64_t n : {int64_t{1000}, int64_t{70000}}) {  // serial and parallel loops
+      Tensor x = randn({n}).to(dt);
+      x.set_requires_grad();
+      Tensor g = randn({n}).to(dt);
+      Generator g1(42), g2(42);
+      Tensor composed = functional::dropout(relu(x), 0.3, true, &g1);
+      composed.backward(g);
+      const Tensor grad_composed = x.grad();
+      x.set_grad(Tensor());
+      Tensor fused = functional::dropout_relu(x, 0.3, true, &g2);
+      fused.backward(g);
+      EXPECT_TRUE(equal(fused, composed)) << dtype_name(dt) << " n=" << n;
+      EXPECT_TRUE(equal(x.grad(), grad_composed)) << dtype_name(dt) << " n=" << n;
+      EXPECT_EQ(g1.get_state(), g2.get_state());
+      // Some elements were dropped and some blocked by relu: the test covers both.
+      const Tensor kept = gt(fused.detach(), zeros({n}, dt));
+      const double kept_fraction = sum(kept.to(DType::Float64)).item();
+      EXPECT_GT(kept_fraction, 0.25 * n);  // ~ 0.5 (relu) * 0.7 (keep)
+      EXPECT_LT(kept_fraction, 0.45 * n);
+    }
+  }
+  // A non-finite gradient where relu blocked x stays 0, as relu's own backward gives.
+  Tensor x = from_vector(std::vector<double>{-1, 2}, {2}, DType::Float64);
+  x.set_requires_grad();
+  Generator g(0);
+  functional::dropout_relu(x, 1e-9, true, &g).backward(from_vector(std::vector<double>{NAN, 1}, {2}, DType::Float64));
+  EXPECT_EQ(x.grad().to_vector()[0], 0.0);
+  // Eval mode is plain relu; a bad p throws.
+  EXPECT_TRUE(equal(functional::dropout_relu(x, 0.5, false), relu(x)));
+  EXPECT_THROW(functional::dropout_relu(x, 1.5, true), std::invalid_argument);
+}
+
 TEST(ReLU, ForwardAndBackward) {
   ReLU r;
   Tensor x = from_vector(std::vector<double>{-1, 0, 2.5, -0.0, 7}, {5}, DType::Float64);
