@@ -64,7 +64,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
     T* m = static_cast<T*>(mask.raw_data());
     const T s = static_cast<T>(keep_scale(p));
     const int64_t n = mask.numel();
-#pragma omp parallel for if (n >= 65536) schedule(static)
+#pragma omp parallel for if (n >= 16384) schedule(static)  // hashing: compute-bound
     for (int64_t i = 0; i < n; ++i) m[i] = keep.keep(i) ? s : T(0);
   });
   return mul(x, mask);
@@ -87,7 +87,7 @@ Tensor dropout_relu(const Tensor& x, double p, bool training, Generator* gen) {
     T* f = static_cast<T*>(grad_factor.raw_data());
     const T s = static_cast<T>(keep_scale(p));
     const int64_t n = out.numel();
-#pragma omp parallel for if (n >= 65536) schedule(static)
+#pragma omp parallel for if (n >= 16384) schedule(static)  // hashing: compute-bound
     for (int64_t i = 0; i < n; ++i) {
       const T r = in[i] > 0 ? in[i] : T(0);  // relu, as relu() computes it
       const T m = keep.keep(i) ? s : T(0);   // dropout's mask, as dropout() draws it
