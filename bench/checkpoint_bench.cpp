@@ -5,8 +5,14 @@
 //   ./build/bench/checkpoint_bench [--benchmark_format=json]
 #include <benchmark/benchmark.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdlib>
+#include <cstring>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "core/ops.h"
 #include "io/torch_load.h"
@@ -42,6 +48,46 @@ void BM_Save(benchmark::State& state) {
   std::remove(path.c_str());
 }
 
+// What the kernel allows, for comparison with BM_Save: `threads` threads
+// pwrite one buffer's 8 MiB chunks into a file, nothing else (no pickling,
+// no CRC, no fsync, no rename). overwrite = 0: a new file each time, as an
+// atomic save must write (tmpfs allocates every page); 1: the same file's
+// existing pages again.
+void BM_PageCacheWrite(benchmark::State& state) {
+  const size_t bytes = static_cast<size_t>(state.range(0)) << 20;
+  const int threads = static_cast<int>(state.range(1));
+  const bool overwrite = state.range(2) != 0;
+  constexpr size_t kChunk = size_t{8} << 20;
+  std::vector<char> src(bytes, 1);
+  const std::string path = bench_path("torchless_bench_ceiling.bin");
+  auto write_all = [&] {
+    const int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | (overwrite ? 0 : O_TRUNC), 0644);
+    if (fd < 0) {
+      state.SkipWithError(("cannot open " + path + ": " + std::strerror(errno)).c_str());
+      return;
+    }
+    std::vector<std::thread> team;
+    for (int t = 0; t < threads; ++t)
+      team.emplace_back([&, t] {
+        for (size_t off = t * kChunk; off < bytes; off += threads * kChunk)
+          if (::pwrite(fd, src.data() + off, std::min(kChunk, bytes - off), static_cast<off_t>(off)) < 0) return;
+      });
+    for (auto& th : team) th.join();
+    ::close(fd);
+  };
+  if (overwrite) write_all();  // the pages exist before timing starts
+  for (auto _ : state) {
+    if (!overwrite) {
+      state.PauseTiming();  // freeing the last file's pages is not writing
+      ::unlink(path.c_str());
+      state.ResumeTiming();
+    }
+    write_all();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes));
+  ::unlink(path.c_str());
+}
+
 void BM_Load(benchmark::State& state) {
   set_num_threads(std::max(1, std::atoi(std::getenv("TORCHLESS_THREADS") ? std::getenv("TORCHLESS_THREADS") : "2")));
   const int64_t n = tensors_of(state.range(0));
@@ -63,6 +109,12 @@ void BM_Load(benchmark::State& state) {
 // Sizes in MiB; 1024 is the 1 GiB case. mmap loads at two sizes show
 // their time does not grow with the file.
 BENCHMARK(BM_Save)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_PageCacheWrite)
+    ->Args({1024, 1, 0})
+    ->Args({1024, 2, 0})
+    ->Args({1024, 2, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_Load)->Args({1024, 0})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Load)->Args({256, 1})->Args({1024, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
 
