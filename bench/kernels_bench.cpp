@@ -4,6 +4,7 @@
 // run at the same thread count.
 #include <benchmark/benchmark.h>
 
+#include <Eigen/Core>
 #include <cstdlib>
 
 #include "core/generator.h"
@@ -54,6 +55,21 @@ void BM_LinearInputGrad(benchmark::State& state) {
   const int64_t B = state.range(0), in = state.range(1), out = state.range(2);
   Tensor g = randn({B, out}), w = randn({out, in});
   for (auto _ : state) benchmark::DoNotOptimize(matmul(g, w).raw_data());
+  set_flops(state, 2.0 * B * in * out);
+}
+
+// The same product as BM_LinearForward without the bias, by Eigen's GEMM on
+// one thread: the yardstick for core/cpu/sgemm_avx512.cpp, which replaced it
+// for float32 (compare with TORCHLESS_THREADS=1).
+void BM_EigenGemmXWt(benchmark::State& state) {
+  Eigen::setNbThreads(1);
+  const int64_t B = state.range(0), in = state.range(1), out = state.range(2);
+  using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  RowMajor x = RowMajor::Random(B, in), w = RowMajor::Random(out, in), y(B, out);
+  for (auto _ : state) {
+    y.noalias() = x * w.transpose();
+    benchmark::DoNotOptimize(y.data());
+  }
   set_flops(state, 2.0 * B * in * out);
 }
 
@@ -122,6 +138,7 @@ void BM_TrainStep(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(BM_LinearForward)->Apply(gemm_args);
+BENCHMARK(BM_EigenGemmXWt)->Apply(gemm_args);
 BENCHMARK(BM_LinearWeightGrad)->Apply(gemm_args);
 BENCHMARK(BM_LinearInputGrad)->Apply(gemm_args);
 BENCHMARK(BM_Relu)->Arg(64)->Arg(256)->Arg(1024);
