@@ -19,17 +19,20 @@ namespace {
 //   k5 = x^64                              (64 -> 32 bits)
 //   P' and mu' for the final Barrett step.
 // Takes and returns the raw (not inverted) CRC register; n >= 64, n % 16 == 0.
-__attribute__((target("pclmul,sse4.1"))) uint32_t crc32_fold(uint32_t crc, const uint8_t* p, size_t n) {
+// Helpers carry the target attribute themselves: a lambda inside crc32_fold
+// would not, and a build without -march=native could not inline it.
+#define TORCHLESS_PCLMUL __attribute__((target("pclmul,sse4.1")))
+TORCHLESS_PCLMUL inline __m128i load(const uint8_t* q) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(q)); }
+TORCHLESS_PCLMUL inline __m128i fold(__m128i x, __m128i k, __m128i next) {
+  return _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x00), _mm_clmulepi64_si128(x, k, 0x11)), next);
+}
+
+TORCHLESS_PCLMUL uint32_t crc32_fold(uint32_t crc, const uint8_t* p, size_t n) {
   const __m128i k1k2 = _mm_set_epi64x(0x1c6e41596LL, 0x154442bd4LL);
   const __m128i k3k4 = _mm_set_epi64x(0x0ccaa009eLL, 0x1751997d0LL);
   const __m128i k5 = _mm_set_epi64x(0, 0x163cd6124LL);
   const __m128i poly = _mm_set_epi64x(0x1F7011641LL, 0x1DB710641LL);
   const __m128i mask32 = _mm_set_epi32(0, 0, 0, -1);
-
-  auto load = [](const uint8_t* q) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(q)); };
-  auto fold = [](__m128i x, __m128i k, __m128i next) {
-    return _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x00), _mm_clmulepi64_si128(x, k, 0x11)), next);
-  };
 
   __m128i x1 = _mm_xor_si128(load(p), _mm_cvtsi32_si128(static_cast<int>(crc)));
   __m128i x2 = load(p + 16), x3 = load(p + 32), x4 = load(p + 48);
@@ -60,6 +63,7 @@ __attribute__((target("pclmul,sse4.1"))) uint32_t crc32_fold(uint32_t crc, const
   t = _mm_clmulepi64_si128(_mm_and_si128(t, mask32), poly, 0x00);
   return static_cast<uint32_t>(_mm_extract_epi32(_mm_xor_si128(x1, t), 1));
 }
+#undef TORCHLESS_PCLMUL
 
 bool have_pclmul() {
   static const bool yes = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
