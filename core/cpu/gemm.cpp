@@ -1,3 +1,9 @@
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+// GCC 12's AVX-512 intrinsics read a deliberately uninitialised "don't care"
+// operand (_mm512_undefined_*) and, inlined into Eigen's transposes, warn
+// about it at some optimisation levels (GCC bug 105593, fixed in 13).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include "core/cpu/gemm.h"
 
 #include <Eigen/Core>
