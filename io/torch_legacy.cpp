@@ -4,6 +4,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "io/file_error.h"
 #include "io/torch_rebuild.h"
 #include "io/unpickler.h"
 
@@ -11,10 +12,6 @@ namespace torchless::io {
 namespace {
 
 using K = Value::Kind;
-
-[[noreturn]] void fail(const std::string& name, const std::string& what) {
-  throw std::runtime_error(name + ": " + what);
-}
 
 // 0x1950a86a20f9469cfc6c as pickle's LONG1 little-endian bytes.
 const std::string kMagic("\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19", 10);
@@ -27,13 +24,13 @@ struct Reader {
   UnpickleOptions plain;
 
   ValuePtr next(const UnpickleOptions& opt, const char* what) {
-    if (pos >= bytes.size()) fail(name, std::string("truncated legacy checkpoint: missing ") + what);
+    if (pos >= bytes.size()) fail_in(name, std::string("truncated legacy checkpoint: missing ") + what);
     size_t used = 0;
     ValuePtr v;
     try {
       v = unpickle(bytes.substr(pos), opt, &used);
     } catch (const UnpickleError& e) {
-      fail(name, std::string(e.what()) + " (in the legacy " + what + ")");
+      fail_in(name, std::string(e.what()) + " (in the legacy " + what + ")");
     }
     pos += used;
     return v;
@@ -44,7 +41,7 @@ struct Reader {
 
 Checkpoint load_legacy(std::string_view bytes, const std::string& name, const LoadOptions& opt) {
   if (bytes.size() >= 8 && std::memcmp(bytes.data(), "PYTORCH1", 8) == 0)
-    fail(name, "the 2018 'PYTORCH1' preview format is not supported");
+    fail_in(name, "the 2018 'PYTORCH1' preview format is not supported");
   Reader r{bytes, 0, name, {}};
   r.plain.safe = true;  // the header pickles never need a global
   ValuePtr magic;
@@ -53,17 +50,17 @@ Checkpoint load_legacy(std::string_view bytes, const std::string& name, const Lo
     magic = unpickle(bytes, r.plain, &used);
     r.pos = used;
   } catch (const std::exception&) {
-    fail(name, "not a torch checkpoint (neither a zip archive nor a legacy torch.save stream)");
+    fail_in(name, "not a torch checkpoint (neither a zip archive nor a legacy torch.save stream)");
   }
   const bool magic_ok = (magic->kind == K::BigInt && magic->s == kMagic);
-  if (!magic_ok) fail(name, "not a torch checkpoint (no torch.save magic number)");
+  if (!magic_ok) fail_in(name, "not a torch checkpoint (no torch.save magic number)");
   ValuePtr version = r.next(r.plain, "protocol version");
   if (version->kind != K::Int || version->i != kProtocolVersion)
-    fail(name, "unsupported legacy protocol version " + repr(version));
+    fail_in(name, "unsupported legacy protocol version " + repr(version));
   ValuePtr sys_info = r.next(r.plain, "system info");
   if (sys_info->is_dict()) {
     if (ValuePtr little = sys_info->get("little_endian"); little && little->kind == K::Bool && !little->b)
-      fail(name, "big-endian legacy checkpoints are not supported");
+      fail_in(name, "big-endian legacy checkpoints are not supported");
   }
 
   Checkpoint ck;
@@ -85,14 +82,14 @@ Checkpoint load_legacy(std::string_view bytes, const std::string& name, const Lo
         try {
           device = opt.map_location.resolve(location);
         } catch (const std::exception& e) {
-          fail(name, e.what());
+          fail_in(name, e.what());
         }
         if (!device.is_cpu())
-          fail(name, "legacy-format storages load on the CPU only (saved on " + location +
+          fail_in(name, "legacy-format storages load on the CPU only (saved on " + location +
                          "); load with map_location \"cpu\" and move the tensors");
         // Bytes follow the pickles; check the claim against what is left before allocating.
         if (static_cast<uint64_t>(numel) > bytes.size() / element_size(dtype))
-          fail(name, "storage '" + key + "' claims " + std::to_string(numel) + " " + std::string(dtype_name(dtype)) +
+          fail_in(name, "storage '" + key + "' claims " + std::to_string(numel) + " " + std::string(dtype_name(dtype)) +
                          " elements, more than the whole file holds (truncated or corrupt file)");
         const uint64_t nbytes = static_cast<uint64_t>(numel) * element_size(dtype);
         auto v = Value::from_storage(Storage::allocate(nbytes), dtype);
@@ -111,26 +108,26 @@ Checkpoint load_legacy(std::string_view bytes, const std::string& name, const Lo
   };
   ck.root = r.next(uo, "object");
   ValuePtr keys = r.next(r.plain, "storage key list");
-  if (keys->kind != K::List) fail(name, "legacy storage key list is not a list");
+  if (keys->kind != K::List) fail_in(name, "legacy storage key list is not a list");
   for (const auto& k : keys->items) {
-    if (k->kind != K::Str) fail(name, "legacy storage key is not a string");
+    if (k->kind != K::Str) fail_in(name, "legacy storage key is not a string");
     auto it = storages.find(k->s);
-    if (it == storages.end()) fail(name, "legacy storage '" + k->s + "' is listed but never used");
-    if (r.pos + 8 > bytes.size()) fail(name, "truncated: storage '" + k->s + "' is missing (an upload may have stopped early)");
+    if (it == storages.end()) fail_in(name, "legacy storage '" + k->s + "' is listed but never used");
+    if (r.pos + 8 > bytes.size()) fail_in(name, "truncated: storage '" + k->s + "' is missing (an upload may have stopped early)");
     int64_t numel = 0;
     std::memcpy(&numel, bytes.data() + r.pos, 8);
     r.pos += 8;
     if (numel != it->second.numel)
-      fail(name, "storage '" + k->s + "' has " + std::to_string(numel) + " elements in the data, " +
+      fail_in(name, "storage '" + k->s + "' has " + std::to_string(numel) + " elements in the data, " +
                      std::to_string(it->second.numel) + " in the pickle");
     const size_t nbytes = static_cast<size_t>(numel) * element_size(it->second.dtype);
     if (r.pos + nbytes > bytes.size())
-      fail(name, "truncated: storage '" + k->s + "' needs " + std::to_string(nbytes) + " bytes, " +
+      fail_in(name, "truncated: storage '" + k->s + "' needs " + std::to_string(nbytes) + " bytes, " +
                      std::to_string(bytes.size() - r.pos) + " left (an upload may have stopped early)");
     if (nbytes) std::memcpy(it->second.value->storage.data(), bytes.data() + r.pos, nbytes);
     r.pos += nbytes;
   }
-  if (keys->items.size() != storages.size()) fail(name, "legacy checkpoint: some storages have no data");
+  if (keys->items.size() != storages.size()) fail_in(name, "legacy checkpoint: some storages have no data");
   return ck;
 }
 

@@ -10,6 +10,7 @@
 
 #include "io/checked_file.h"
 #include "io/crc32.h"
+#include "io/file_error.h"
 #include "io/torch_legacy.h"
 #include "io/torch_rebuild.h"
 #include "io/unpickler.h"
@@ -18,10 +19,6 @@
 namespace torchless::io {
 namespace {
 
-[[noreturn]] void fail(const std::string& name, const std::string& what) {
-  throw std::runtime_error(name + ": " + what);
-}
-
 // Newest zip format torch writes is 3; torch 2.11 reads up to 10 (TorchScript
 // versions). Anything newer is refused rather than misread.
 constexpr int64_t kMaxFormatVersion = 10;
@@ -29,16 +26,16 @@ constexpr int64_t kMaxFormatVersion = 10;
 void check_version(const ZipReader& zip, const std::string& prefix, const std::string& name) {
   const ZipEntry* e = zip.find(prefix + "/.data/version");
   if (!e) e = zip.find(prefix + "/version");
-  if (!e) fail(name, "not a torch checkpoint: no 'version' record in the archive");
+  if (!e) fail_in(name, "not a torch checkpoint: no 'version' record in the archive");
   std::string text = zip.read(*e);
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
   int64_t v = 0;
   for (char c : text) {
-    if (c < '0' || c > '9' || v > 1000000) fail(name, "malformed 'version' record '" + text.substr(0, 20) + "'");
+    if (c < '0' || c > '9' || v > 1000000) fail_in(name, "malformed 'version' record '" + text.substr(0, 20) + "'");
     v = v * 10 + (c - '0');
   }
   if (text.empty() || v < 1 || v > kMaxFormatVersion)
-    fail(name, "unsupported checkpoint format version " + text + " (this reader supports 1.." +
+    fail_in(name, "unsupported checkpoint format version " + text + " (this reader supports 1.." +
                    std::to_string(kMaxFormatVersion) + ")");
 }
 
@@ -48,7 +45,7 @@ bool big_endian_file(const ZipReader& zip, const std::string& prefix, const std:
   const std::string order = zip.read(*e);
   if (order == "little") return false;
   if (order == "big") return true;
-  fail(name, "malformed 'byteorder' record '" + order.substr(0, 20) + "'");
+  fail_in(name, "malformed 'byteorder' record '" + order.substr(0, 20) + "'");
 }
 
 // memcpy + CRC-32 of the copied bytes, in parallel 8 MiB chunks combined
@@ -81,11 +78,11 @@ Storage materialise(const ZipReader& zip, const ZipEntry& e, DType dtype, int64_
   const size_t esize = element_size(dtype);
   // numel * esize must not wrap around (2**62 float32 elements would be "0 bytes").
   if (static_cast<uint64_t>(numel) > UINT64_MAX / esize)
-    fail(zip.display_name(), "storage record '" + e.name + "' claims " + std::to_string(numel) + " " +
+    fail_in(zip.display_name(), "storage record '" + e.name + "' claims " + std::to_string(numel) + " " +
                                  std::string(dtype_name(dtype)) + " elements, more than any file can hold");
   const uint64_t nbytes = static_cast<uint64_t>(numel) * esize;
   if (e.uncompressed_size != nbytes)
-    fail(zip.display_name(), "storage record '" + e.name + "' holds " + std::to_string(e.uncompressed_size) +
+    fail_in(zip.display_name(), "storage record '" + e.name + "' holds " + std::to_string(e.uncompressed_size) +
                                  " bytes, but " + std::to_string(numel) + " " + std::string(dtype_name(dtype)) +
                                  " elements need " + std::to_string(nbytes));
   if (use_mmap && device.is_cpu() && e.method == 0 && !big_endian && e.data_offset % esize == 0) {
@@ -101,7 +98,7 @@ Storage materialise(const ZipReader& zip, const ZipEntry& e, DType dtype, int64_
     if (verify_crc && e.crc32 != 0 && crc != e.crc32) {
       char msg[96];
       std::snprintf(msg, sizeof msg, " (stored %08x, computed %08x)", e.crc32, crc);
-      fail(zip.display_name(), "CRC-32 mismatch in record '" + e.name + "'" + msg + ": the file is corrupted");
+      fail_in(zip.display_name(), "CRC-32 mismatch in record '" + e.name + "'" + msg + ": the file is corrupted");
     }
   } else {
     const std::string bytes = zip.read(e);
@@ -121,9 +118,9 @@ Checkpoint load_zip(const ZipReader& zip, const LoadOptions& opt) {
   const std::string& name = zip.display_name();
   const std::string prefix = zip.archive_prefix();
   if (zip.find(prefix + "/constants.pkl"))
-    fail(name, "this is a TorchScript archive (torch.jit.save), not a torch.save checkpoint");
+    fail_in(name, "this is a TorchScript archive (torch.jit.save), not a torch.save checkpoint");
   const ZipEntry* pkl = zip.find(prefix + "/data.pkl");
-  if (!pkl) fail(name, "not a torch checkpoint: no '" + prefix + "/data.pkl' record in the archive");
+  if (!pkl) fail_in(name, "not a torch checkpoint: no '" + prefix + "/data.pkl' record in the archive");
   check_version(zip, prefix, name);
   // Storage records are checked as they are copied; check the rest here.
   if (opt.verify_crc)
@@ -142,19 +139,19 @@ Checkpoint load_zip(const ZipReader& zip, const LoadOptions& opt) {
       [&](const std::string& key, DType dtype, int64_t numel, const std::string& location) -> ValuePtr {
         if (auto it = loaded.find(key); it != loaded.end()) {
           if (it->second->storage_dtype != dtype && dtype != DType::UInt8)
-            fail(name, "storage '" + key + "' is used with two dtypes");
+            fail_in(name, "storage '" + key + "' is used with two dtypes");
           return it->second;
         }
         const ZipEntry* rec = zip.find(prefix + "/data/" + key);
-        if (!rec) fail(name, "storage record '" + prefix + "/data/" + key + "' is missing");
+        if (!rec) fail_in(name, "storage record '" + prefix + "/data/" + key + "' is missing");
         Device device;
         try {
           device = opt.map_location.resolve(location);
         } catch (const std::exception& e) {
-          fail(name, e.what());
+          fail_in(name, e.what());
         }
         if (device.is_cuda() && !cuda_built())
-          fail(name, "storage '" + key + "' was saved on " + location +
+          fail_in(name, "storage '" + key + "' was saved on " + location +
                          ", but this torchless was built without CUDA; load with map_location \"cpu\" "
                          "(torchless ... --map-location cpu)");
         auto v = Value::from_storage(materialise(zip, *rec, dtype, numel, device, big_endian, opt.mmap, opt.verify_crc), dtype);
@@ -167,7 +164,7 @@ Checkpoint load_zip(const ZipReader& zip, const LoadOptions& opt) {
   try {
     ck.root = unpickle(data, uo);
   } catch (const UnpickleError& e) {
-    fail(name, std::string(e.what()) + " (in " + pkl->name + ")");
+    fail_in(name, std::string(e.what()) + " (in " + pkl->name + ")");
   }
   return ck;
 }
@@ -221,7 +218,7 @@ Checkpoint load_checkpoint_bytes(std::string_view bytes, const std::string& name
 
 Checkpoint load_checkpoint(const std::string& path, const LoadOptions& opt) {
   auto file = MappedFile::open(path);
-  if (file->size() == 0) fail(path, "empty file, not a torch checkpoint");
+  if (file->size() == 0) fail_in(path, "empty file, not a torch checkpoint");
   if (file->size() >= 4 && std::memcmp(file->data(), "PK\x03\x04", 4) == 0) {
     ZipReader zip(file);
     return load_zip(zip, opt);

@@ -4,24 +4,22 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "io/file_error.h"
+
 namespace torchless::io {
 namespace {
 
 using K = Value::Kind;
 
-[[noreturn]] void fail(const std::string& name, const std::string& what) {
-  throw std::runtime_error(name + ": " + what);
-}
-
 const std::vector<ValuePtr>& tuple_items(const ValuePtr& v, const std::string& name, const char* what) {
-  if (!v || (v->kind != K::Tuple && v->kind != K::List)) fail(name, std::string(what) + " is not a tuple");
+  if (!v || (v->kind != K::Tuple && v->kind != K::List)) fail_in(name, std::string(what) + " is not a tuple");
   return v->items;
 }
 
 Shape int_tuple(const ValuePtr& v, const std::string& name, const char* what) {
   Shape out;
   for (const auto& x : tuple_items(v, name, what)) {
-    if (!x || x->kind != K::Int) fail(name, std::string(what) + " holds a non-integer");
+    if (!x || x->kind != K::Int) fail_in(name, std::string(what) + " holds a non-integer");
     out.push_back(x->i);
   }
   return out;
@@ -31,30 +29,30 @@ Shape int_tuple(const ValuePtr& v, const std::string& name, const char* what) {
 //     requires_grad, backward_hooks[, metadata]) and _v3(..., dtype[, metadata]).
 ValuePtr rebuild_tensor(const ValuePtr& args, bool v3, const std::string& name) {
   const auto& a = tuple_items(args, name, "_rebuild_tensor arguments");
-  if (a.size() < (v3 ? 7u : 5u)) fail(name, "_rebuild_tensor: too few arguments");
+  if (a.size() < (v3 ? 7u : 5u)) fail_in(name, "_rebuild_tensor: too few arguments");
   const ValuePtr& st = a[0];
-  if (!st || st->kind != K::Storage) fail(name, "_rebuild_tensor: first argument is not a storage");
-  if (!a[1] || a[1]->kind != K::Int) fail(name, "_rebuild_tensor: storage offset is not an integer");
+  if (!st || st->kind != K::Storage) fail_in(name, "_rebuild_tensor: first argument is not a storage");
+  if (!a[1] || a[1]->kind != K::Int) fail_in(name, "_rebuild_tensor: storage offset is not an integer");
   DType dtype = st->storage_dtype;
   if (v3) {
     const ValuePtr& d = a[6];
-    if (!d || d->kind != K::Global || d->s != "torch") fail(name, "_rebuild_tensor_v3: bad dtype argument");
+    if (!d || d->kind != K::Global || d->s != "torch") fail_in(name, "_rebuild_tensor_v3: bad dtype argument");
     try {
       dtype = dtype_from_name(d->name);
     } catch (const std::exception& e) {
-      fail(name, std::string("_rebuild_tensor_v3: ") + e.what());
+      fail_in(name, std::string("_rebuild_tensor_v3: ") + e.what());
     }
   }
   Shape size = int_tuple(a[2], name, "tensor size");
   Shape stride = int_tuple(a[3], name, "tensor stride");
-  if (size.size() != stride.size()) fail(name, "tensor size " + shape_str(size) + " and stride " + shape_str(stride) + " differ in length");
+  if (size.size() != stride.size()) fail_in(name, "tensor size " + shape_str(size) + " and stride " + shape_str(stride) + " differ in length");
   for (auto s : size)
-    if (s < 0) fail(name, "negative tensor size in " + shape_str(size));
+    if (s < 0) fail_in(name, "negative tensor size in " + shape_str(size));
   Tensor t;
   try {
     t = Tensor(st->storage, dtype, size, stride, a[1]->i);
   } catch (const std::exception& e) {
-    fail(name, e.what());
+    fail_in(name, e.what());
   }
   const bool requires_grad = a[4] && a[4]->kind == K::Bool && a[4]->b;
   if (requires_grad && is_floating(dtype)) t.set_requires_grad(true);
@@ -63,7 +61,7 @@ ValuePtr rebuild_tensor(const ValuePtr& args, bool v3, const std::string& name) 
 
 ValuePtr rebuild_parameter(const ValuePtr& args, const std::string& name) {
   const auto& a = tuple_items(args, name, "_rebuild_parameter arguments");
-  if (a.size() < 2 || !a[0] || a[0]->kind != K::Tensor) fail(name, "_rebuild_parameter: first argument is not a tensor");
+  if (a.size() < 2 || !a[0] || a[0]->kind != K::Tensor) fail_in(name, "_rebuild_parameter: first argument is not a tensor");
   Tensor t = a[0]->tensor;
   const bool requires_grad = a[1] && a[1]->kind == K::Bool && a[1]->b;
   if (is_floating(t.dtype())) t.set_requires_grad(requires_grad);
@@ -81,9 +79,9 @@ struct NumpyType {
 
 NumpyType numpy_dtype(const ValuePtr& d, const std::string& name) {
   if (!d || d->kind != K::Object || !d->callable || !d->callable->is_global("numpy", "dtype"))
-    fail(name, "numpy value without a numpy.dtype");
+    fail_in(name, "numpy value without a numpy.dtype");
   const auto& a = tuple_items(d->args, name, "numpy.dtype arguments");
-  if (a.empty() || !a[0] || a[0]->kind != K::Str || a[0]->s.size() < 2) fail(name, "numpy.dtype: bad type code");
+  if (a.empty() || !a[0] || a[0]->kind != K::Str || a[0]->s.size() < 2) fail_in(name, "numpy.dtype: bad type code");
   const std::string& code = a[0]->s;  // "f8", "i4", "b1", "u1"
   NumpyType t{code[0], std::atoi(code.c_str() + 1), true};
   // BUILD state (version, byteorder, ...): '<' little, '>' big, '|' n/a
@@ -116,13 +114,13 @@ DType numpy_to_dtype(const NumpyType& t, const std::string& name) {
       if (t.size == 16) return DType::Complex128;
       break;
   }
-  fail(name, "unsupported numpy dtype '" + std::string(1, t.kind) + std::to_string(t.size) + "'");
+  fail_in(name, "unsupported numpy dtype '" + std::string(1, t.kind) + std::to_string(t.size) + "'");
 }
 
 Tensor tensor_from_bytes(const std::string& bytes, DType dtype, Shape shape, bool little, const std::string& name) {
   const int64_t n = shape_numel(shape);
   if (n < 0 || static_cast<uint64_t>(n) * element_size(dtype) != bytes.size())
-    fail(name, "numpy data has " + std::to_string(bytes.size()) + " bytes, shape " + shape_str(shape) + " of " +
+    fail_in(name, "numpy data has " + std::to_string(bytes.size()) + " bytes, shape " + shape_str(shape) + " of " +
                    std::string(dtype_name(dtype)) + " needs " + std::to_string(n * element_size(dtype)));
   Tensor t = from_blob(bytes.data(), shape, dtype);
   if (!little) {
@@ -136,7 +134,7 @@ Tensor tensor_from_bytes(const std::string& bytes, DType dtype, Shape shape, boo
 // numpy.core.multiarray.scalar(dtype, bytes) -> a Python number.
 ValuePtr numpy_scalar(const ValuePtr& args, const std::string& name) {
   const auto& a = tuple_items(args, name, "numpy scalar arguments");
-  if (a.size() < 2 || !a[1] || a[1]->kind != K::Bytes) fail(name, "numpy scalar without data bytes");
+  if (a.size() < 2 || !a[1] || a[1]->kind != K::Bytes) fail_in(name, "numpy scalar without data bytes");
   const NumpyType nt = numpy_dtype(a[0], name);
   const DType dt = numpy_to_dtype(nt, name);
   Tensor t = tensor_from_bytes(a[1]->s, dt, {}, nt.little, name);
@@ -156,12 +154,12 @@ bool is_numpy_global(const ValuePtr& g, const char* fn) {
 // state (version, shape, dtype, is_fortran, data).
 ValuePtr numpy_array(const ValuePtr& state, const std::string& name) {
   const auto& s = tuple_items(state, name, "numpy array state");
-  if (s.size() < 5) fail(name, "numpy array state too short");
+  if (s.size() < 5) fail_in(name, "numpy array state too short");
   Shape shape = int_tuple(s[1], name, "numpy array shape");
   const NumpyType nt = numpy_dtype(s[2], name);
   const DType dt = numpy_to_dtype(nt, name);
   const bool fortran = s[3] && s[3]->kind == K::Bool && s[3]->b;
-  if (!s[4] || s[4]->kind != K::Bytes) fail(name, "numpy array of Python objects is not supported");
+  if (!s[4] || s[4]->kind != K::Bytes) fail_in(name, "numpy array of Python objects is not supported");
   Tensor t;
   if (fortran) {
     Shape rev(shape.rbegin(), shape.rend());
@@ -182,9 +180,9 @@ ValuePtr dispatch_rebuild(const ValuePtr& fn, const ValuePtr& args, const std::s
 // subclass is dropped (we keep plain tensors), func(args) is rebuilt.
 ValuePtr rebuild_from_type(const ValuePtr& args, const std::string& name) {
   const auto& a = tuple_items(args, name, "_rebuild_from_type_v2 arguments");
-  if (a.size() < 3) fail(name, "_rebuild_from_type_v2: too few arguments");
+  if (a.size() < 3) fail_in(name, "_rebuild_from_type_v2: too few arguments");
   ValuePtr r = dispatch_rebuild(a[0], a[2], name);
-  if (!r) fail(name, "_rebuild_from_type_v2: cannot rebuild " + repr(a[0]));
+  if (!r) fail_in(name, "_rebuild_from_type_v2: cannot rebuild " + repr(a[0]));
   return r;
 }
 
@@ -215,17 +213,17 @@ void install_torch_hooks(UnpickleOptions& opt, StorageLoader load_storage, const
     // ('storage', storage_type, key, location, numel[, view_metadata])
     if (!pid || pid->kind != K::Tuple || pid->items.size() < 5 || pid->items[0]->kind != K::Str ||
         pid->items[0]->s != "storage")
-      fail(name, "unsupported persistent id " + repr(pid, 3));
+      fail_in(name, "unsupported persistent id " + repr(pid, 3));
     const auto& it = pid->items;
     DType dtype;
     try {
       dtype = storage_global_dtype(it[1]);
     } catch (const std::exception& e) {
-      fail(name, e.what());
+      fail_in(name, e.what());
     }
-    if (it[2]->kind != K::Str) fail(name, "storage key is not a string: " + repr(it[2]));
-    if (it[3]->kind != K::Str) fail(name, "storage location is not a string: " + repr(it[3]));
-    if (it[4]->kind != K::Int || it[4]->i < 0) fail(name, "storage size is not a non-negative integer: " + repr(it[4]));
+    if (it[2]->kind != K::Str) fail_in(name, "storage key is not a string: " + repr(it[2]));
+    if (it[3]->kind != K::Str) fail_in(name, "storage location is not a string: " + repr(it[3]));
+    if (it[4]->kind != K::Int || it[4]->i < 0) fail_in(name, "storage size is not a non-negative integer: " + repr(it[4]));
     return load_storage(it[2]->s, dtype, it[4]->i, it[3]->s);
   };
   opt.reduce_hook = [name](const ValuePtr& fn, const ValuePtr& args) -> ValuePtr {
