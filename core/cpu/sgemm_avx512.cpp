@@ -4,8 +4,9 @@
 // the tile walks across B).
 //
 // Why not Eigen's GEMM: on the MLP's shapes (k <= 1024, n <= 784) Eigen's
-// AVX-512 kernel reaches ~75% of a Zen 4 core's FMA peak; this one is
-// written for those shapes (see bench/RESULTS.md for both).
+// AVX-512 kernel reaches 70-78% of a Zen 4 core's FMA peak (78-87 of 112
+// GFLOP/s); this one 88-98% (bench/kernels_bench: BM_EigenGemmXWt against
+// BM_Linear*, and bench/RESULTS.md).
 #include "core/cpu/sgemm_avx512.h"
 
 #include <stdexcept>
