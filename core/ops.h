@@ -80,5 +80,8 @@ void set_num_threads(int n);
 int get_num_threads();
 /// The SIMD instruction sets the CPU kernels were compiled for ("AVX512, FMA, ...").
 const char* simd_instruction_sets();
+/// Which kernel computes float32 matrix products: "AVX-512 (torchless)" when
+/// the library was built for a CPU with AVX-512F, otherwise "Eigen".
+const char* float32_gemm_kernel();
 
 }  // namespace torchless

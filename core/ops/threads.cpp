@@ -1,4 +1,4 @@
-// Thread count for CPU kernels: Eigen's GEMM parallelises with OpenMP.
+// Thread count for CPU kernels, and what they were compiled for.
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "core/cpu/gemm.h"
+#include "core/cpu/sgemm_avx512.h"
 #include "core/ops.h"
 
 namespace torchless {
@@ -27,5 +28,7 @@ int get_num_threads() { return cpu::gemm_threads(); }
 // Asked here, in the library, because the answer depends on the flags the
 // kernels were compiled with, not those of the caller.
 const char* simd_instruction_sets() { return Eigen::SimdInstructionSetsInUse(); }
+
+const char* float32_gemm_kernel() { return cpu::have_sgemm_avx512() ? "AVX-512 (torchless)" : "Eigen"; }
 
 }  // namespace torchless

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "core/autograd.h"
+#include "core/cpu/sgemm_avx512.h"
 #include "io/fashion_mnist.h"
 #include "io/idx.h"
 #include "io/safetensors.h"
@@ -42,6 +43,25 @@ Result cli_stderr(const std::string& args) { return run_command(quote(kCli) + " 
 
 bool dataset_installed() {
   return fs::exists(torchless::io::default_fashion_mnist_dir() + "/t10k-images-idx3-ubyte.gz");
+}
+
+// ---------------------------------------------------------------- info
+
+TEST(Info, ReportsVersionBackendsKernelAndThreads) {
+  const Result r = cli("info --threads 3", true);
+  // info takes no flags: a bad one is a usage error, exit 2.
+  EXPECT_EQ(r.rc, 2) << r.out;
+  const Result ok = cli("info");
+  ASSERT_EQ(ok.rc, 0) << ok.out;
+  EXPECT_NE(ok.out.find("torchless "), std::string::npos) << ok.out;
+  EXPECT_TRUE(ok.out.find("CUDA: yes") != std::string::npos || ok.out.find("CUDA: not built") != std::string::npos)
+      << ok.out;
+  EXPECT_NE(ok.out.find("SIMD: "), std::string::npos) << ok.out;
+  // The kernel it names is the one the library was built with.
+  const std::string kernel = torchless::cpu::have_sgemm_avx512() ? "float32 GEMM: AVX-512 (torchless)\n"
+                                                                  : "float32 GEMM: Eigen\n";
+  EXPECT_NE(ok.out.find(kernel), std::string::npos) << ok.out;
+  EXPECT_TRUE(std::regex_search(ok.out, std::regex("CPU threads: [1-9][0-9]*\n"))) << ok.out;
 }
 
 // ---------------------------------------------------------------- inspect
