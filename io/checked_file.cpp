@@ -104,19 +104,40 @@ void fsync_directory(const std::string& dir) {
 
 // ---- MappedFile ----
 
-std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
+std::shared_ptr<MappedFile> MappedFile::open(const std::string& path, bool keep_fd) {
   FdGuard fd(open_for_read(path));
   struct stat st = stat_regular(fd.get(), path);
   const auto size = static_cast<std::size_t>(st.st_size);
   if (size == 0) return std::make_shared<MappedFile>(Key{}, path, nullptr, 0);
   void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
   if (p == MAP_FAILED) throw_errno(path, "mmap");
-  // The mapping outlives the fd; closing it now keeps fd usage bounded.
-  return std::make_shared<MappedFile>(Key{}, path, static_cast<const std::uint8_t*>(p), size);
+  if (!keep_fd)  // the mapping outlives the fd; closing it now keeps fd usage bounded
+    return std::make_shared<MappedFile>(Key{}, path, static_cast<const std::uint8_t*>(p), size);
+  const int kept = ::dup(fd.get());
+  if (kept < 0) {
+    ::munmap(p, size);
+    throw_errno(path, "dup");
+  }
+  return std::make_shared<MappedFile>(Key{}, path, static_cast<const std::uint8_t*>(p), size, kept);
 }
 
 MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<std::uint8_t*>(data_), size_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void MappedFile::read_at(std::size_t offset, void* dst, std::size_t n) const {
+  if (fd_ < 0) throw std::logic_error(path_ + ": read_at on a file opened without keep_fd");
+  char* out = static_cast<char*>(dst);
+  while (n > 0) {
+    const ssize_t got = ::pread(fd_, out, n, static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) throw_errno(path_, "read");
+    if (got == 0) throw std::runtime_error(path_ + ": file ended early while reading (truncated while open?)");
+    out += got;
+    offset += static_cast<std::size_t>(got);
+    n -= static_cast<std::size_t>(got);
+  }
 }
 
 // ---- whole-file read / write ----

@@ -17,9 +17,12 @@ namespace torchless::io {
 class MappedFile {
  public:
   // Opens and maps `path` (an empty file gives data() == nullptr, size() 0).
+  // keep_fd: keep the file open too, for read_at() (a reader that copies
+  // everything out and lets go of the file soon); otherwise the descriptor
+  // is closed at once, so long-lived mappings hold no file descriptor.
   // Throws std::runtime_error if the file cannot be opened, stat'ed or mapped,
   // or is not a regular file.
-  static std::shared_ptr<MappedFile> open(const std::string& path);
+  static std::shared_ptr<MappedFile> open(const std::string& path, bool keep_fd = false);
 
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
@@ -28,6 +31,14 @@ class MappedFile {
   const std::uint8_t* data() const { return data_; }
   std::size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // Whether read_at() can read with pread (opened with keep_fd).
+  bool can_read_at() const { return fd_ >= 0; }
+  // Copies [offset, offset + n) of the file into dst with pread: the same
+  // bytes as data() + offset, without mapping every page of the source in
+  // (on a tmpfs page cache 1.4x faster than copying from the mapping).
+  // Safe to call from several threads. Throws std::runtime_error naming the
+  // file on a read error or if the file is shorter than offset + n.
+  void read_at(std::size_t offset, void* dst, std::size_t n) const;
 
  private:
   // Lets open() use make_shared while keeping construction private (explicit
@@ -37,13 +48,14 @@ class MappedFile {
   };
 
  public:
-  MappedFile(Key, std::string path, const std::uint8_t* data, std::size_t size)
-      : path_(std::move(path)), data_(data), size_(size) {}
+  MappedFile(Key, std::string path, const std::uint8_t* data, std::size_t size, int fd = -1)
+      : path_(std::move(path)), data_(data), size_(size), fd_(fd) {}
 
  private:
   std::string path_;
   const std::uint8_t* data_ = nullptr;
   std::size_t size_ = 0;
+  int fd_ = -1;
 };
 
 // Reads the whole file into a string. Throws std::runtime_error on failure.

@@ -49,6 +49,8 @@ class ZipReader {
   std::size_t size() const { return size_; }
   // Whatever keeps data() valid (the MappedFile, or the owner passed in).
   const std::shared_ptr<const void>& owner() const { return owner_; }
+  // The mapped file this reader parses, or nullptr for a reader of bytes.
+  const MappedFile* file() const { return file_.get(); }
 
   // Entries in central-directory order.
   const std::vector<ZipEntry>& entries() const { return entries_; }
@@ -101,6 +103,7 @@ class ZipReader {
   const std::uint8_t* data_ = nullptr;
   std::size_t size_ = 0;
   std::shared_ptr<const void> owner_;
+  std::shared_ptr<MappedFile> file_;
   std::vector<ZipEntry> entries_;
   std::unordered_map<std::string, std::size_t> by_name_;
   std::unordered_map<std::string, std::vector<std::size_t>> by_lower_name_;

@@ -806,6 +806,26 @@ TEST(CheckedFile, MappedFileAndReadFile) {
   EXPECT_TRUE(contains(msg, "No such file")) << msg;
 }
 
+TEST(CheckedFile, ReadAtCopiesWhatTheMappingHolds) {
+  TempDir dir;
+  std::string bytes(3 << 20, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 2654435761u >> 13);
+  write_file(dir / "f", bytes);
+  auto m = MappedFile::open(dir / "f", /*keep_fd=*/true);
+  ASSERT_TRUE(m->can_read_at());
+  std::string out(1 << 20, 'x');
+  m->read_at(12345, out.data(), out.size());
+  EXPECT_EQ(out, bytes.substr(12345, out.size()));
+  // Past the end: an error naming the file, not a short copy.
+  std::string msg = expect_throw([&] { m->read_at(bytes.size() - 10, out.data(), 100); });
+  EXPECT_TRUE(starts_with(msg, dir / "f: ")) << msg;
+  EXPECT_TRUE(contains(msg, "ended early")) << msg;
+  // Opened without keep_fd, a mapping holds no descriptor and cannot pread.
+  auto plain = MappedFile::open(dir / "f");
+  EXPECT_FALSE(plain->can_read_at());
+  EXPECT_THROW(plain->read_at(0, out.data(), 1), std::logic_error);
+}
+
 TEST(CheckedFile, ReaderOwnerKeepsMappingAlive) {
   std::shared_ptr<const void> owner;
   std::string_view view;
