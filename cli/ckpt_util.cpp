@@ -1,5 +1,6 @@
 #include "cli/ckpt_util.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -96,9 +97,13 @@ std::string json_str(const std::string& s) {
   return out + "\"";
 }
 
-std::string json_num(double x) {
+std::string json_num(double x, int fixed_digits) {
   if (!std::isfinite(x)) return "null";
   char buf[40];
+  if (fixed_digits >= 0) {
+    std::snprintf(buf, sizeof buf, "%.*f", std::min(fixed_digits, 17), x);
+    if (std::strlen(buf) < sizeof buf - 1) return buf;  // else too long for fixed: shortest form below
+  }
   std::snprintf(buf, sizeof buf, "%.17g", x);
   // Shortest form that round-trips.
   for (int prec = 6; prec < 17; ++prec) {

@@ -26,8 +26,10 @@ void load_fashion_model(const std::string& path, nn::FashionClassifier& model);
 /// JSON string literal (with quotes) for UTF-8 text; control characters and
 /// invalid bytes are escaped (\u00XX), so the output is always valid JSON.
 std::string json_str(const std::string& s);
-/// JSON number for a double; NaN/inf become null.
-std::string json_num(double x);
+/// JSON number for a double, in its shortest round-trip form, or with
+/// `fixed_digits` digits after the point when that is >= 0; NaN and inf,
+/// which JSON lacks, become null.
+std::string json_num(double x, int fixed_digits = -1);
 
 /// Lower-cased extension including the dot (".pt"), or "" if none.
 std::string file_extension(const std::string& path);

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "cli/args.h"
+#include "cli/ckpt_util.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "core/generator.h"
@@ -93,14 +94,6 @@ void check_writable(const std::string& path) {
                              "); found before training, nothing was written and the previous file there, "
                              "if any, is unchanged");
   }
-}
-
-// A fixed-point JSON number; NaN and inf, which JSON lacks, become null.
-std::string json_fixed(double x, int precision) {
-  if (!std::isfinite(x)) return "null";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", precision, x);
-  return buf;
 }
 
 class MetricsCsv {
@@ -278,8 +271,8 @@ int run_train(const std::vector<std::string>& argv) {
       "\"valid_loss_min\": %s, \"test_accuracy\": %.4f, \"samples_per_s\": %.1f, \"last_epoch_samples_per_s\": %.1f}\n",
       static_cast<long long>(epochs), static_cast<long long>(start_epoch), static_cast<long long>(hp.batch_size),
       static_cast<long long>(threads), device.c_str(), static_cast<long long>(hp.seed), hp.validation.c_str(),
-      json_fixed(st.train_loss, 6).c_str(), json_fixed(st.valid_loss, 6).c_str(),
-      json_fixed(st.valid_accuracy, 4).c_str(), json_fixed(st.valid_loss_min, 6).c_str(), tst.accuracy, best_sps,
+      json_num(st.train_loss, 6).c_str(), json_num(st.valid_loss, 6).c_str(),
+      json_num(st.valid_accuracy, 4).c_str(), json_num(st.valid_loss_min, 6).c_str(), tst.accuracy, best_sps,
       last_sps);
   return 0;
 }
