@@ -137,6 +137,9 @@ void gemm(const Tensor& a, const Tensor& b, const Tensor& c, const Tensor& bias)
     }
     return;
   }
+  // An exception must not escape the parallel region (std::terminate):
+  // refuse dtypes that cannot compute here, before it.
+  dispatch_float(c.dtype(), "matmul", [](auto) {});
   double beta = 0.0;
   if (bias.defined()) {  // start from the bias, the GEMM adds on top
     Tensor(c).copy_(bias.unsqueeze(0).expand(c.sizes()));

@@ -124,5 +124,19 @@ TEST(Gemm, ThreadedSplitMatchesFloat64) {
   set_gemm_threads(saved);
 }
 
+TEST(Gemm, StorageOnlyDTypeThrowsAtAnySize) {
+  // Small products run on one thread, big ones in a parallel region: both
+  // must report the dtype, not terminate the process.
+  for (int64_t n : {4, 300}) {
+    Tensor a = ones({n, n}, DType::Int64);
+    try {
+      matmul(a, a);
+      ADD_FAILURE() << "no exception for int64 at n=" << n;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("int64"), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace torchless::cpu
