@@ -9,6 +9,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <atomic>
+#include <exception>
 #include <thread>
 
 #include "core/cpu/dispatch.h"
@@ -124,17 +125,24 @@ void gemm(const Tensor& a, const Tensor& b, const Tensor& c, const Tensor& bias)
     float* C = static_cast<float*>(c.raw_data());
     const int64_t ldc = std::max<int64_t>(c.stride(0), n);
     const Split split = choose_split(m, n, parts, kSgemmRowUnit, kSgemmColUnit);
+    std::exception_ptr error;  // a thread's first packing buffer can fail to allocate
 #pragma omp parallel for num_threads(parts) schedule(static, 1) if (parts > 1)
     for (int p = 0; p < parts; ++p) {
       const int64_t begin = split.begin(p), end = split.end(p, parts);
       if (begin >= end) continue;
-      if (split.by_cols)
-        sgemm_avx512(m, end - begin, k, A, {B.data + begin * B.col_stride, B.row_stride, B.col_stride}, C + begin,
-                     ldc, 0.0f, bias_data ? bias_data + begin : nullptr);
-      else
-        sgemm_avx512(end - begin, n, k, {A.data + begin * A.row_stride, A.row_stride, A.col_stride}, B,
-                     C + begin * ldc, ldc, 0.0f, bias_data);
+      try {
+        if (split.by_cols)
+          sgemm_avx512(m, end - begin, k, A, {B.data + begin * B.col_stride, B.row_stride, B.col_stride},
+                       C + begin, ldc, 0.0f, bias_data ? bias_data + begin : nullptr);
+        else
+          sgemm_avx512(end - begin, n, k, {A.data + begin * A.row_stride, A.row_stride, A.col_stride}, B,
+                       C + begin * ldc, ldc, 0.0f, bias_data);
+      } catch (...) {
+#pragma omp critical(torchless_gemm_error)
+        if (!error) error = std::current_exception();
+      }
     }
+    if (error) std::rethrow_exception(error);
     return;
   }
   // An exception must not escape the parallel region (std::terminate):
