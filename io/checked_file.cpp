@@ -39,6 +39,8 @@ class FdGuard {
   FdGuard(const FdGuard&) = delete;
   FdGuard& operator=(const FdGuard&) = delete;
   int get() const { return fd_; }
+  // Gives up ownership: the caller closes the fd.
+  int release() { return std::exchange(fd_, -1); }
 
  private:
   int fd_;
@@ -111,14 +113,9 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path, bool keep_
   if (size == 0) return std::make_shared<MappedFile>(Key{}, path, nullptr, 0);
   void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
   if (p == MAP_FAILED) throw_errno(path, "mmap");
-  if (!keep_fd)  // the mapping outlives the fd; closing it now keeps fd usage bounded
-    return std::make_shared<MappedFile>(Key{}, path, static_cast<const std::uint8_t*>(p), size);
-  const int kept = ::dup(fd.get());
-  if (kept < 0) {
-    ::munmap(p, size);
-    throw_errno(path, "dup");
-  }
-  return std::make_shared<MappedFile>(Key{}, path, static_cast<const std::uint8_t*>(p), size, kept);
+  // Without keep_fd the mapping outlives the fd: closing it now keeps fd usage bounded.
+  return std::make_shared<MappedFile>(Key{}, path, static_cast<const std::uint8_t*>(p), size,
+                                      keep_fd ? fd.release() : -1);
 }
 
 MappedFile::~MappedFile() {

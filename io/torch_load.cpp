@@ -49,19 +49,17 @@ bool big_endian_file(const ZipReader& zip, const std::string& prefix, const std:
   fail_in(name, "malformed 'byteorder' record '" + order.substr(0, 20) + "'");
 }
 
-// memcpy + CRC-32 of the copied bytes, in parallel 8 MiB chunks combined
-// with crc32_combine: loading is then bound by memory bandwidth, not by one
-// core's CRC speed.
 // Copies n bytes into dst and returns their CRC-32, in parallel 8 MiB
-// chunks whose CRCs are combined. With a file opened for pread, each chunk
-// is read straight from the page cache in 512 KiB pieces, each checked
-// while still in L2; otherwise it is copied out of the mapping.
+// chunks whose CRCs are combined: loading is then bound by memory bandwidth,
+// not by one core's CRC speed. With a file opened for pread, each chunk is
+// read straight from the page cache in 512 KiB pieces, each checked while
+// still in L2; otherwise it is copied out of the mapping.
 uint32_t copy_with_crc(char* dst, const MappedFile* file, const char* src, size_t n) {
   constexpr size_t kChunk = size_t{8} << 20, kPiece = size_t{512} << 10;
   const int64_t chunks = static_cast<int64_t>((n + kChunk - 1) / kChunk);
   std::vector<uint32_t> crcs(static_cast<size_t>(chunks));
-  const bool pread = file && file->can_read_at();
-  const size_t file_offset = pread ? static_cast<size_t>(reinterpret_cast<const uint8_t*>(src) - file->data()) : 0;
+  const bool use_pread = file && file->can_read_at();
+  const size_t file_offset = use_pread ? static_cast<size_t>(reinterpret_cast<const uint8_t*>(src) - file->data()) : 0;
   std::exception_ptr error;
 #pragma omp parallel for schedule(static) if (chunks > 1)
   for (int64_t c = 0; c < chunks; ++c) {
@@ -70,7 +68,7 @@ uint32_t copy_with_crc(char* dst, const MappedFile* file, const char* src, size_
     try {
       for (size_t p = off; p < off + len; p += kPiece) {
         const size_t piece = std::min(kPiece, off + len - p);
-        if (pread) file->read_at(file_offset + p, dst + p, piece);
+        if (use_pread) file->read_at(file_offset + p, dst + p, piece);
         else std::memcpy(dst + p, src + p, piece);
         crc = crc32_update(crc, dst + p, piece);
       }

@@ -79,7 +79,7 @@ ZipReader::ZipReader(const void* data, std::size_t size, std::string display_nam
 }
 
 ZipReader::ZipReader(std::shared_ptr<MappedFile> file)
-    : name_(file->path()), data_(file->data()), size_(file->size()), owner_(file), file_(file) {
+    : name_(file->path()), data_(file->data()), size_(file->size()), owner_(file), file_(file.get()) {
   parse();
 }
 

@@ -50,7 +50,7 @@ class ZipReader {
   // Whatever keeps data() valid (the MappedFile, or the owner passed in).
   const std::shared_ptr<const void>& owner() const { return owner_; }
   // The mapped file this reader parses, or nullptr for a reader of bytes.
-  const MappedFile* file() const { return file_.get(); }
+  const MappedFile* file() const { return file_; }
 
   // Entries in central-directory order.
   const std::vector<ZipEntry>& entries() const { return entries_; }
@@ -103,7 +103,7 @@ class ZipReader {
   const std::uint8_t* data_ = nullptr;
   std::size_t size_ = 0;
   std::shared_ptr<const void> owner_;
-  std::shared_ptr<MappedFile> file_;
+  const MappedFile* file_ = nullptr;  // kept alive by owner_
   std::vector<ZipEntry> entries_;
   std::unordered_map<std::string, std::size_t> by_name_;
   std::unordered_map<std::string, std::vector<std::size_t>> by_lower_name_;

@@ -15,7 +15,7 @@ FashionClassifier::FashionClassifier(double p, Generator* gen) {
 
 Tensor FashionClassifier::forward(const Tensor& x) {
   Tensor h = x.reshape({x.size(0), -1});
-  // dropout(relu(fc(h))) as in the tutorials' model, the last two fused.
+  // dropout(relu(fc(h))) as in the tutorials' model, relu and dropout as one op.
   h = dropout->forward_relu((*fc1)(h));
   h = dropout->forward_relu((*fc2)(h));
   h = dropout->forward_relu((*fc3)(h));

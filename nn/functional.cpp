@@ -22,10 +22,6 @@ void check_classification(const Tensor& x, const Tensor& target, const char* op)
                                   std::to_string(i) + " is out of bounds for " + std::to_string(x.size(1)) + " classes");
 }
 
-}  // namespace
-
-namespace {
-
 void check_probability(double p) {
   if (!(p >= 0.0 && p <= 1.0)) throw std::invalid_argument("dropout: probability has to be between 0 and 1, got " + std::to_string(p));
 }

@@ -31,7 +31,7 @@ void adam_loop(T* __restrict p, const T* __restrict grad, T* __restrict m, T* __
   const T step_size = static_cast<T>(-(o.lr / (1 - std::pow(o.beta1, step))));
   const T inv_bc2_sqrt = static_cast<T>(1 / std::sqrt(1 - std::pow(o.beta2, step)));
   const T eps = static_cast<T>(o.eps);
-// Compute-bound (a square root and two divisions per element): threads pay
+  // Compute-bound (a square root and a division per element): threads pay
   // off from a few thousand elements.
 #pragma omp parallel for if (n >= 8192) schedule(static)
   for (int64_t i = 0; i < n; ++i) {
