@@ -111,7 +111,12 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path, bool keep_
   struct stat st = stat_regular(fd.get(), path);
   const auto size = static_cast<std::size_t>(st.st_size);
   if (size == 0) return std::make_shared<MappedFile>(Key{}, path, nullptr, 0);
-  void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+  // Writable copy-on-write, as torch.load(mmap=True) maps: a zero-copy
+  // tensor may be updated in place (an optimizer step after loading), and the
+  // change stays private to this process; the file never changes. (PROT_READ
+  // alone made such a write a segfault.) MAP_NORESERVE: untouched pages cost
+  // no commit charge, so a checkpoint larger than RAM still maps.
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd.get(), 0);
   if (p == MAP_FAILED) throw_errno(path, "mmap");
   // Without keep_fd the mapping outlives the fd: closing it now keeps fd usage bounded.
   return std::make_shared<MappedFile>(Key{}, path, static_cast<const std::uint8_t*>(p), size,
@@ -121,6 +126,11 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path, bool keep_
 MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<std::uint8_t*>(data_), size_);
   if (fd_ >= 0) ::close(fd_);
+}
+
+void MappedFile::close_fd() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
 }
 
 void MappedFile::read_at(std::size_t offset, void* dst, std::size_t n) const {

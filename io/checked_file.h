@@ -11,9 +11,11 @@
 
 namespace torchless::io {
 
-// A whole file mapped read-only. Always held by std::shared_ptr so that
-// tensors viewing the bytes (zero-copy STORED records) can keep the mapping
-// alive after the reader that produced them is gone.
+// A whole file mapped copy-on-write (MAP_PRIVATE). Readers see its bytes
+// through data(); tensors viewing them (zero-copy STORED records) may write
+// to their pages, and those writes stay private to the process: the file
+// never changes. Always held by std::shared_ptr so that such tensors keep the
+// mapping alive after the reader that produced them is gone.
 class MappedFile {
  public:
   // Opens and maps `path` (an empty file gives data() == nullptr, size() 0).
@@ -39,6 +41,10 @@ class MappedFile {
   // Safe to call from several threads. Throws std::runtime_error naming the
   // file on a read error or if the file is shorter than offset + n.
   void read_at(std::size_t offset, void* dst, std::size_t n) const;
+  // Closes the descriptor kept by keep_fd (then can_read_at() is false), for
+  // a reader done with pread whose mapping lives on. Not safe while another
+  // thread is in read_at().
+  void close_fd();
 
  private:
   // Lets open() use make_shared while keeping construction private (explicit

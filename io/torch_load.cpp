@@ -235,13 +235,16 @@ Checkpoint load_checkpoint_bytes(std::string_view bytes, const std::string& name
 }
 
 Checkpoint load_checkpoint(const std::string& path, const LoadOptions& opt) {
-  // A copying load reads the records with pread (MappedFile::read_at); a
-  // zero-copy load keeps only the mapping.
-  auto file = MappedFile::open(path, /*keep_fd=*/!opt.mmap);
+  // Records are read with pread (MappedFile::read_at), which leaves the
+  // mapping's pages alone; a zero-copy load then keeps only the mapping, so
+  // its tensors hold no file descriptor.
+  auto file = MappedFile::open(path, /*keep_fd=*/true);
   if (file->size() == 0) fail_in(path, "empty file, not a torch checkpoint");
   if (file->size() >= 4 && std::memcmp(file->data(), "PK\x03\x04", 4) == 0) {
     ZipReader zip(file);
-    return load_zip(zip, opt);
+    Checkpoint loaded = load_zip(zip, opt);
+    file->close_fd();
+    return loaded;
   }
   return load_legacy(std::string_view(reinterpret_cast<const char*>(file->data()), file->size()), path, opt);
 }

@@ -233,16 +233,27 @@ void ZipReader::resolve_local_header(ZipEntry& e, std::uint64_t cd_offset) const
          " differs from its size " + std::to_string(e.uncompressed_size));
   }
   const std::uint64_t off = e.local_header_offset;
-  if (!in_bounds(off, kLocalHeaderSize, cd_offset) || rd32(data_ + off) != kLocalSig) {
+  if (!in_bounds(off, kLocalHeaderSize, cd_offset)) {
     fail(rec + ": no local header at offset " + std::to_string(off) + " (truncated or corrupt file)");
   }
-  const std::uint8_t* h = data_ + off;
+  if (!in_bounds(off + kLocalHeaderSize, e.name.size(), cd_offset)) {
+    fail(rec + ": local header name does not match the central directory");
+  }
+  // Each tensor record's header sits on a page of its own: read through the
+  // mapping, every one costs a page fault that also maps its neighbours (16
+  // records: a 1 GiB zero-copy load went from 0.07 to 0.2 ms). pread leaves
+  // the mapping untouched.
+  std::string local(kLocalHeaderSize + e.name.size(), '\0');
+  if (file_ && file_->can_read_at()) file_->read_at(off, local.data(), local.size());
+  else std::memcpy(local.data(), data_ + off, local.size());
+  const auto* h = reinterpret_cast<const std::uint8_t*>(local.data());
+  if (rd32(h) != kLocalSig) {
+    fail(rec + ": no local header at offset " + std::to_string(off) + " (truncated or corrupt file)");
+  }
   // Sizes in the local header are 0 in torch files; only its name and extra
   // lengths matter (this is exactly torch's getRecordOffset).
   const std::uint16_t name_len = rd16(h + 26), extra_len = rd16(h + 28);
-  if (name_len != e.name.size() ||
-      !in_bounds(off + kLocalHeaderSize, name_len, cd_offset) ||
-      std::memcmp(h + kLocalHeaderSize, e.name.data(), name_len) != 0) {
+  if (name_len != e.name.size() || std::memcmp(h + kLocalHeaderSize, e.name.data(), name_len) != 0) {
     fail(rec + ": local header name does not match the central directory");
   }
   e.data_offset = off + kLocalHeaderSize + name_len + extra_len;

@@ -93,19 +93,6 @@ const Tensor* find(const SafetensorsFile& f, const std::string& name) {
 }
 
 // Address ranges of the mappings of `path` in this process.
-std::vector<std::pair<uintptr_t, uintptr_t>> mappings_of(const std::string& path) {
-  std::vector<std::pair<uintptr_t, uintptr_t>> out;
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  const std::string canon = fs::canonical(path).string();
-  while (std::getline(maps, line)) {
-    if (line.size() < canon.size() || line.compare(line.size() - canon.size(), canon.size(), canon) != 0) continue;
-    uintptr_t lo = 0, hi = 0;
-    if (std::sscanf(line.c_str(), "%lx-%lx", &lo, &hi) == 2) out.emplace_back(lo, hi);
-  }
-  return out;
-}
-
 }  // namespace
 
 // ---- round trips ----

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -19,6 +20,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/tensor.h"
@@ -60,6 +62,41 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// The address ranges of this process's mappings of `path` (from
+// /proc/self/maps; the file must still exist).
+inline std::vector<std::pair<uintptr_t, uintptr_t>> mappings_of(const std::string& path) {
+  std::vector<std::pair<uintptr_t, uintptr_t>> out;
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  const std::string canon = std::filesystem::canonical(path).string();
+  while (std::getline(maps, line)) {
+    if (line.size() < canon.size() || line.compare(line.size() - canon.size(), canon.size(), canon) != 0) continue;
+    uintptr_t lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx", &lo, &hi) == 2) out.emplace_back(lo, hi);
+  }
+  return out;
+}
+
+// KiB of this process's mappings of `path` that are in its page tables (the
+// Rss lines of /proc/self/smaps): the pages it has touched or faulted in.
+inline long resident_kib_of(const std::string& path) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  const std::string canon = std::filesystem::canonical(path).string();
+  bool in_file = false;
+  long kib = 0;
+  while (std::getline(smaps, line)) {
+    uintptr_t lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find(' ') < line.size() &&
+        line.find(':') > line.find(' ')) {
+      in_file = line.size() >= canon.size() && line.compare(line.size() - canon.size(), canon.size(), canon) == 0;
+    } else if (in_file && line.rfind("Rss:", 0) == 0) {
+      kib += std::atol(line.c_str() + 4);
+    }
+  }
+  return kib;
+}
 
 // What a command did: its exit status (-1 when it could not be started or did
 // not exit normally) and everything it wrote to stdout.
