@@ -36,7 +36,10 @@ struct LoadOptions {
   bool safe = false;
   MapLocation map_location;
   /// Point CPU tensors straight into the mapped file instead of copying
-  /// (torch.load(mmap=True)); the mapping lives as long as any tensor does.
+  /// (torch.load(mmap=True)); the mapping lives as long as any tensor does,
+  /// and the file is not kept open. The load reads no byte of tensor data
+  /// (no CRC check of mapped records). The mapping is copy-on-write: the
+  /// tensors may be written in place, privately; the file never changes.
   bool mmap = false;
   /// Check every record's CRC-32 (torch never does; a flipped byte is then
   /// reported instead of silently loaded).
