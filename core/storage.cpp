@@ -5,6 +5,7 @@
 #endif
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -52,7 +53,7 @@ class CpuBlockCache {
     const size_t align = nbytes >= kHugeThreshold ? kHugePage : kAlign;
     const size_t rounded = (std::max<size_t>(nbytes, 1) + align - 1) / align * align;
     void* p = std::aligned_alloc(align, rounded);
-    if (!p) throw std::bad_alloc();
+    if (!p) throw OutOfMemoryError(nbytes);
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     if (align == kHugePage) madvise(p, rounded, MADV_HUGEPAGE);  // advice only: failure is harmless
 #endif
@@ -117,6 +118,12 @@ void ensure_cuda_backend() {
 }
 
 }  // namespace
+
+OutOfMemoryError::OutOfMemoryError(size_t nbytes) {
+  char gib[32];
+  std::snprintf(gib, sizeof gib, "%.2f GiB", static_cast<double>(nbytes) / (1u << 30));
+  message_ = "out of memory: cannot allocate " + std::to_string(nbytes) + " bytes (" + gib + ") on the CPU";
+}
 
 Storage Storage::allocate(size_t nbytes, Device device) {
   Storage s;

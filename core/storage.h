@@ -5,16 +5,30 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
+#include <string>
 
 #include "core/device.h"
 
 namespace torchless {
 
+/// A CPU allocation the system refused. Still a std::bad_alloc (code that
+/// catches that keeps working), with a message that says how much was asked.
+class OutOfMemoryError : public std::bad_alloc {
+ public:
+  explicit OutOfMemoryError(size_t nbytes);
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
+
 class Storage {
  public:
   Storage() = default;
   /// Allocates `nbytes` uninitialised bytes on `device` (64-byte aligned on CPU).
-  /// Throws std::runtime_error if CUDA is requested in a build without it.
+  /// Throws OutOfMemoryError when the system has no memory for it, and
+  /// std::runtime_error if CUDA is requested in a build without it.
   static Storage allocate(size_t nbytes, Device device = Device::cpu());
   /// Wraps memory the caller keeps alive through `owner` (e.g. an mmap).
   static Storage wrap(void* data, size_t nbytes, Device device, std::shared_ptr<void> owner);

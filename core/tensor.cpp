@@ -544,10 +544,19 @@ Tensor full(Shape shape, double value, DType dtype, Device device) {
 
 Tensor arange(double start, double end, double step, DType dtype) {
   if (step == 0) throw std::invalid_argument("arange: step must be nonzero");
-  const int64_t n = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((end - start) / step)));
-  std::vector<double> v(n);
+  if (!std::isfinite(start) || !std::isfinite(end) || !std::isfinite(step))
+    throw std::invalid_argument("arange: unsupported range " + std::to_string(start) + " -> " + std::to_string(end) +
+                                " with step " + std::to_string(step) + " (all must be finite)");
+  const double count = std::ceil((end - start) / step);
+  // Past 2^53 the values could not even be told apart in float64.
+  if (!(count <= 9007199254740992.0))
+    throw std::invalid_argument("arange: " + std::to_string(start) + " -> " + std::to_string(end) + " with step " +
+                                std::to_string(step) + " would have " + std::to_string(count) + " elements");
+  const int64_t n = std::max<int64_t>(0, static_cast<int64_t>(count));
+  Tensor out = empty({n}, DType::Float64);
+  double* v = static_cast<double*>(out.raw_data());
   for (int64_t i = 0; i < n; ++i) v[i] = start + static_cast<double>(i) * step;
-  return from_vector(v, {n}, dtype);
+  return dtype == DType::Float64 ? out : out.to(dtype);
 }
 
 Tensor scalar_tensor(double value, DType dtype) { return full({}, value, dtype); }

@@ -46,12 +46,17 @@ class FdGuard {
   int fd_;
 };
 
+// O_NONBLOCK: opening a FIFO with no writer would otherwise block forever
+// before stat_regular() could refuse it. It changes nothing for regular files
+// (their reads never block) and is cleared anyway.
 int open_for_read(const std::string& path) {
   int fd;
   do {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) throw_errno(path, "open");
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
   return fd;
 }
 
@@ -61,6 +66,27 @@ struct stat stat_regular(int fd, const std::string& path) {
   if (S_ISDIR(st.st_mode)) throw std::runtime_error(path + ": is a directory");
   if (!S_ISREG(st.st_mode)) throw std::runtime_error(path + ": not a regular file");
   return st;
+}
+
+// Where a save to `path` must land: the file a symlink (chain) points to,
+// as torch.save's open(path, "wb") writes through links. Renaming over the
+// link itself would replace it with a regular file and leave its target
+// stale (e.g. latest.pt -> runs/7/ckpt.pt).
+std::string resolve_symlinks(std::string path) {
+  for (int hops = 0; hops < 40; ++hops) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return path;
+    std::string target(static_cast<size_t>(st.st_size > 0 ? st.st_size : 4096), '\0');
+    const ssize_t n = ::readlink(path.c_str(), target.data(), target.size());
+    if (n < 0) throw_errno(path, "readlink");
+    target.resize(static_cast<size_t>(n));
+    if (target.empty() || target[0] != '/') {
+      const auto slash = path.find_last_of('/');
+      if (slash != std::string::npos) target = path.substr(0, slash + 1) + target;
+    }
+    path = std::move(target);
+  }
+  throw std::runtime_error(path + ": too many levels of symbolic links");
 }
 
 std::string directory_of(const std::string& path) {
@@ -270,9 +296,17 @@ void FdSink::flush() {
 
 AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
   if (path_.empty()) throw std::runtime_error("(empty path): cannot write a file with an empty name");
+  path_ = resolve_symlinks(path_);
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw std::runtime_error(path_ + ": is a directory, cannot save a file there");
   std::string tmpl = path_ + ".tmp.XXXXXX";
   int fd = ::mkstemp(tmpl.data());
-  if (fd < 0) throw_errno(tmpl, "mkstemp");
+  if (fd < 0) {
+    const int err = errno;
+    throw std::runtime_error(path_ + ": cannot create the temporary file for the save in " + directory_of(path_) +
+                             ": " + std::strerror(err));
+  }
   fd_ = fd;
   temp_path_ = std::move(tmpl);
   // mkstemp creates 0600; give the result the permissions a normal save would.

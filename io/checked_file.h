@@ -117,6 +117,9 @@ class FdSink final : public ByteSink {
 // fsyncs the directory. Until commit() succeeds `path` is untouched; if the
 // writer is destroyed uncommitted (e.g. during an exception) the temp file is
 // removed. The new file gets the old file's permission bits, or 0666 & ~umask.
+// A symlink at `path` is written through (its final target is replaced, the
+// link stays), as torch.save does. The constructor throws if `path` is a
+// directory or its directory is missing or not writable, naming `path`.
 class AtomicFileWriter {
  public:
   // Creates the temp file. Throws std::runtime_error.

@@ -5,11 +5,13 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <functional>
 #include <climits>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 namespace torchless::io {
 namespace {
@@ -331,15 +333,25 @@ std::string_view ZipReader::stored_view(const ZipEntry& e) const {
 std::string ZipReader::read(std::string_view name) const { return read(entry(name)); }
 
 std::string ZipReader::read(const ZipEntry& e) const {
-  std::string out = e.method == 0 ? std::string(stored_view(e)) : inflate_entry(e);
+  std::string out;
+  if (e.method == 0) {
+    out = std::string(stored_view(e));
+  } else {
+    // Grow with the data actually produced, not the declared size.
+    out.reserve(static_cast<std::size_t>(
+        std::min<std::uint64_t>(e.uncompressed_size, std::max<std::uint64_t>(65536, 4 * e.compressed_size))));
+    inflate_entry(e, [&](const std::uint8_t* p, std::size_t n) { out.append(reinterpret_cast<const char*>(p), n); });
+  }
   check_crc(e, out);
   return out;
 }
 
 void ZipReader::check_crc(const ZipEntry& e, std::string_view bytes) const {
-  if (e.crc32 == 0 && !bytes.empty()) return;  // writer chose not to compute it
-  const auto computed = static_cast<std::uint32_t>(
-      crc32_update(0, bytes.data(), bytes.size()));
+  check_crc(e, static_cast<std::uint32_t>(crc32_update(0, bytes.data(), bytes.size())), bytes.size());
+}
+
+void ZipReader::check_crc(const ZipEntry& e, std::uint32_t computed, std::uint64_t size) const {
+  if (e.crc32 == 0 && size != 0) return;  // writer chose not to compute it
   if (computed != e.crc32) {
     fail("CRC-32 mismatch in record '" + e.name + "' (stored " + hex32(e.crc32) + ", computed " +
          hex32(computed) + ")");
@@ -351,12 +363,14 @@ void ZipReader::verify_all() const {
     if (e.method == 0) {
       check_crc(e, stored_view(e));
     } else {
-      (void)read(e);
+      std::uint32_t crc = 0;
+      inflate_entry(e, [&](const std::uint8_t* p, std::size_t n) { crc = static_cast<std::uint32_t>(crc32_update(crc, p, n)); });
+      check_crc(e, crc, e.uncompressed_size);
     }
   }
 }
 
-std::string ZipReader::inflate_entry(const ZipEntry& e) const {
+void ZipReader::inflate_entry(const ZipEntry& e, const std::function<void(const std::uint8_t*, std::size_t)>& consume) const {
   const std::string rec = "record '" + e.name + "'";
   z_stream zs{};
   if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) fail(rec + ": inflateInit2 failed");
@@ -369,10 +383,10 @@ std::string ZipReader::inflate_entry(const ZipEntry& e) const {
   const std::uint64_t want = e.uncompressed_size;
   const std::uint8_t* in = data_ + e.data_offset;
   std::uint64_t in_left = e.compressed_size;
-  // Grow the output with the data actually produced rather than trusting the
-  // declared size up front.
-  std::string out;
-  out.resize(static_cast<std::size_t>(std::min<std::uint64_t>(want, std::max<std::uint64_t>(65536, 4 * in_left))));
+  // Output goes out in pieces of a fixed buffer, so memory does not follow
+  // the declared size (verify_all() checks a record without holding it).
+  std::vector<std::uint8_t> buf(static_cast<std::size_t>(std::min<std::uint64_t>(std::max<std::uint64_t>(want, 1), 1 << 20)));
+  std::size_t filled = 0;
   std::uint64_t produced = 0;
   unsigned char overflow_probe = 0;
 
@@ -384,19 +398,23 @@ std::string ZipReader::inflate_entry(const ZipEntry& e) const {
       in += n;
       in_left -= n;
     }
-    if (produced == out.size() && out.size() < want) {
-      out.resize(static_cast<std::size_t>(std::min<std::uint64_t>(want, 2 * out.size())));
+    if (filled == buf.size()) {
+      consume(buf.data(), filled);
+      filled = 0;
     }
     const bool full = produced == want;
     // Once the declared size is reached, offer one spare byte: if inflate
     // fills it, the record is bigger than its header claims.
-    zs.next_out = full ? &overflow_probe : reinterpret_cast<Bytef*>(out.data() + produced);
-    zs.avail_out = full ? 1u : static_cast<uInt>(std::min<std::uint64_t>(out.size() - produced, kChunk));
+    zs.next_out = full ? &overflow_probe : buf.data() + filled;
+    zs.avail_out = full ? 1u : static_cast<uInt>(std::min<std::uint64_t>(buf.size() - filled, want - produced));
     const uInt in_before = zs.avail_in, out_before = zs.avail_out;
     const int ret = inflate(&zs, Z_NO_FLUSH);
     const uInt wrote = out_before - zs.avail_out;
     if (full && wrote > 0) fail(rec + " inflates to more than its declared " + std::to_string(want) + " bytes");
-    produced += wrote;
+    if (!full) {
+      produced += wrote;
+      filled += wrote;
+    }
     if (ret == Z_STREAM_END) break;
     if (ret != Z_OK && ret != Z_BUF_ERROR) {
       fail(rec + ": corrupt deflate data (" + (zs.msg ? zs.msg : "zlib error " + std::to_string(ret)) + ")");
@@ -405,11 +423,10 @@ std::string ZipReader::inflate_entry(const ZipEntry& e) const {
     if (!progressed && zs.avail_in == 0 && in_left == 0) fail(rec + ": deflate data ends early (truncated)");
     if (!progressed) fail(rec + ": deflate stream made no progress (corrupt)");
   }
+  if (filled > 0) consume(buf.data(), filled);
   if (produced != want) {
     fail(rec + " inflates to " + std::to_string(produced) + " bytes but declares " + std::to_string(want));
   }
-  out.resize(static_cast<std::size_t>(produced));
-  return out;
 }
 
 }  // namespace torchless::io

@@ -10,6 +10,7 @@
 //   "ckpt.pt: CRC-32 mismatch in record 'archive/data/0' (stored ..., computed ...)"
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -96,8 +97,11 @@ class ZipReader {
   void read_central_directory(std::uint64_t cd_offset, std::uint64_t cd_size, std::uint64_t count);
   void resolve_local_header(ZipEntry& e, std::uint64_t cd_offset) const;
   void check_no_overlap() const;
-  std::string inflate_entry(const ZipEntry& e) const;
+  // Inflates a DEFLATE record, handing the output to `consume` in pieces of
+  // at most 1 MiB; throws unless it inflates to exactly its declared size.
+  void inflate_entry(const ZipEntry& e, const std::function<void(const std::uint8_t*, std::size_t)>& consume) const;
   void check_crc(const ZipEntry& e, std::string_view bytes) const;
+  void check_crc(const ZipEntry& e, std::uint32_t computed, std::uint64_t size) const;
 
   std::string name_;
   const std::uint8_t* data_ = nullptr;

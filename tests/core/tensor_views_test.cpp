@@ -451,3 +451,37 @@ TEST(TensorValues, ArangeFullAndToString) {
             "tensor([[1, 2], [3, 4]], dtype=int64)");
   EXPECT_EQ(to_string(scalar_tensor(0.5)), "tensor(0.5000)");
 }
+
+TEST(TensorValues, ArangeRefusesNonFiniteAndAbsurdRanges) {
+  // torch: "unsupported range: 0 -> inf"; an empty tensor would hide the bug.
+  for (double end : {INFINITY, -INFINITY, NAN}) {
+    try {
+      arange(0, end);
+      ADD_FAILURE() << "arange(0, " << end << ") did not throw";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("must be finite"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(arange(NAN, 1), std::invalid_argument);
+  EXPECT_THROW(arange(0, 1, NAN), std::invalid_argument);
+  try {
+    arange(0, 1e30);
+    ADD_FAILURE() << "arange(0, 1e30) did not throw";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("would have"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(arange(0, 3, 1, DType::Int64).to_vector(), (std::vector<double>{0, 1, 2}));
+  EXPECT_EQ(arange(0, 3, 1, DType::Int64).dtype(), DType::Int64);
+}
+
+TEST(TensorValues, ImpossibleAllocationSaysHowMuch) {
+  // 2^50 floats = 4 PiB: no machine has it. Still a std::bad_alloc, with a
+  // message (a bare "std::bad_alloc" named nothing).
+  try {
+    empty({int64_t{1} << 50});
+    ADD_FAILURE() << "a 4 PiB tensor was allocated";
+  } catch (const std::bad_alloc& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("out of memory: cannot allocate 4503599627370496 bytes"), std::string::npos) << msg;
+  }
+}

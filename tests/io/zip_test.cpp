@@ -3,6 +3,7 @@
 // zipfile module, and the layout in docs/checkpoint-format.md §1.
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -752,6 +753,33 @@ TEST(ZipReaderBadInput, HandCraftedCorruptions) {
   }
 }
 
+TEST(ZipReader, VerifyAllChecksDeflatedRecordsInBoundedMemory) {
+  // 128 MiB of zeros deflate to ~125 KiB: checking its CRC must not hold it.
+  if (!have_python()) GTEST_SKIP() << kPython << " not found";
+  TempDir dir;
+  ASSERT_EQ(run_python(dir,
+                       "import zipfile, sys\n"
+                       "with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:\n"
+                       "    with z.open('a/data/0', 'w', force_zip64=True) as f:\n"
+                       "        for _ in range(128): f.write(bytes(1 << 20))\n",
+                       {dir / "zeros.zip"}),
+            0);
+  ZipReader z = ZipReader::open(dir / "zeros.zip");
+  ASSERT_EQ(z.entry("a/data/0").uncompressed_size, 128u << 20);
+  struct rusage before {}, after {};
+  ::getrusage(RUSAGE_SELF, &before);
+  z.verify_all();
+  ::getrusage(RUSAGE_SELF, &after);
+  EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 48 * 1024) << "KiB of peak memory grew while verifying";
+  // The streamed CRC is really compared: a wrong stored CRC is found.
+  std::string bytes = torchless::io::read_file(dir / "zeros.zip");
+  const std::size_t cd = bytes.rfind(std::string("PK\x01\x02", 4));
+  ASSERT_NE(cd, std::string::npos);
+  bytes[cd + 16] ^= 0x01;  // central header: CRC-32
+  const std::string msg = expect_throw([&] { ZipReader(bytes.data(), bytes.size(), "zeros.zip").verify_all(); });
+  EXPECT_TRUE(contains(msg, "CRC-32 mismatch in record 'a/data/0'")) << msg;
+}
+
 TEST(ZipReaderBadInput, DeflateSizeLies) {
   if (!have_python()) GTEST_SKIP() << kPython << " not found";
   TempDir dir;
@@ -860,9 +888,55 @@ TEST(CheckedFile, AtomicWriteReplacesOrLeavesUntouched) {
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0640u);  // the replaced file's permissions are kept
 
+  // The error names the file the user asked for, not the temp file.
   const std::string msg = expect_throw([&] { AtomicFileWriter w(dir / "no_such_dir/x.pt"); });
-  EXPECT_TRUE(contains(msg, "no_such_dir/x.pt.tmp.")) << msg;
+  EXPECT_TRUE(starts_with(msg, dir / "no_such_dir/x.pt: cannot create the temporary file")) << msg;
   EXPECT_TRUE(contains(msg, "No such file")) << msg;
+}
+
+TEST(CheckedFile, AtomicWriteRefusesADirectory) {
+  TempDir dir;
+  fs::create_directory(dir / "ckpt.pt");
+  const std::string msg = expect_throw([&] { AtomicFileWriter w(dir / "ckpt.pt"); });
+  EXPECT_TRUE(starts_with(msg, dir / "ckpt.pt: is a directory")) << msg;
+  std::size_t entries = 0;
+  for ([[maybe_unused]] const auto& f : fs::directory_iterator(dir.path())) ++entries;
+  EXPECT_EQ(entries, 1u) << "nothing may be created beside it";
+}
+
+TEST(CheckedFile, AtomicWriteGoesThroughSymlinks) {
+  // latest.pt -> link2.pt -> runs/7/ckpt.pt: the save replaces the final
+  // target, as torch.save's open(path, "wb") does, and the links stay links.
+  TempDir dir;
+  fs::create_directories(dir.path() / "runs/7");
+  write_file(dir / "runs/7/ckpt.pt", "old");
+  fs::create_symlink("runs/7/ckpt.pt", dir.path() / "link2.pt");  // relative to the link's folder
+  fs::create_symlink(dir / "link2.pt", dir.path() / "latest.pt");  // absolute
+  torchless::io::write_file_atomic(dir / "latest.pt", [](int fd) { torchless::io::write_all(fd, "new", 3, "x"); });
+  EXPECT_TRUE(fs::is_symlink(dir.path() / "latest.pt"));
+  EXPECT_TRUE(fs::is_symlink(dir.path() / "link2.pt"));
+  EXPECT_EQ(torchless::io::read_file(dir / "runs/7/ckpt.pt"), "new");
+  std::size_t in_run = 0;
+  for ([[maybe_unused]] const auto& f : fs::directory_iterator(dir.path() / "runs/7")) ++in_run;
+  EXPECT_EQ(in_run, 1u) << "the temp file belongs beside the target and must be gone";
+  // A dangling link is written through too: its target is created.
+  fs::create_symlink("made.pt", dir.path() / "dangling.pt");
+  torchless::io::write_file_atomic(dir / "dangling.pt", [](int fd) { torchless::io::write_all(fd, "x", 1, "x"); });
+  EXPECT_TRUE(fs::is_symlink(dir.path() / "dangling.pt"));
+  EXPECT_EQ(torchless::io::read_file(dir / "made.pt"), "x");
+  // A loop is an error, not a hang.
+  fs::create_symlink("loop_b", dir.path() / "loop_a");
+  fs::create_symlink("loop_a", dir.path() / "loop_b");
+  const std::string msg = expect_throw([&] { AtomicFileWriter w(dir / "loop_a"); });
+  EXPECT_TRUE(contains(msg, "too many levels of symbolic links")) << msg;
+}
+
+TEST(CheckedFile, FifoIsRefusedWithoutBlocking) {
+  // Opening a FIFO that has no writer blocks in open(2) unless told not to.
+  TempDir dir;
+  ASSERT_EQ(::mkfifo((dir / "pipe").c_str(), 0600), 0);
+  const std::string msg = expect_throw([&] { MappedFile::open(dir / "pipe"); });
+  EXPECT_TRUE(starts_with(msg, dir / "pipe: not a regular file")) << msg;
 }
 
 TEST(CheckedFile, FdSinkBuffersSmallAndPassesLargeWrites) {
