@@ -7,10 +7,15 @@ namespace torchless::cli {
 
 Args::Args(const std::vector<std::string>& argv, const std::set<std::string>& valued,
            const std::set<std::string>& switches) {
+  bool options_ended = false;
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& a = argv[i];
-    if (a.rfind("--", 0) != 0 || a == "--") {
+    if (options_ended || a.rfind("--", 0) != 0) {
       positional_.push_back(a);
+      continue;
+    }
+    if (a == "--") {  // POSIX: everything after "--" is positional, even "--foo"
+      options_ended = true;
       continue;
     }
     std::string name = a, value;

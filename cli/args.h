@@ -1,7 +1,8 @@
 #pragma once
 // A small command-line flag parser: --name VALUE, --name=VALUE and boolean
-// --switch. Unknown flags, missing values and malformed numbers throw
-// UsageError, which the program turns into a usage message and exit code 2.
+// --switch; "--" ends the options (everything after it is positional). Unknown
+// flags, missing values and malformed numbers throw UsageError, which the
+// program turns into a usage message and exit code 2.
 #include <map>
 #include <optional>
 #include <set>

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
+#include <unordered_set>
 
 #include "io/safetensors.h"
 #include "nn/state_dict.h"
@@ -35,9 +36,12 @@ bool is_safetensors_file(const std::string& path) {
   return n >= 2 && n <= size - 8;
 }
 
-io::Checkpoint load_any(const std::string& path, const io::LoadOptions& opt) {
+io::Checkpoint load_any(const std::string& path, const io::LoadOptions& opt,
+                        std::vector<std::pair<std::string, std::string>>* metadata) {
+  if (metadata) metadata->clear();
   if (!is_safetensors_file(path)) return io::load_checkpoint(path, opt);
   io::SafetensorsFile f = io::load_safetensors(path, /*mmap=*/false);
+  if (metadata) *metadata = std::move(f.metadata);
   io::Checkpoint ck;
   ck.format = "safetensors";
   ck.path = path;
@@ -57,9 +61,175 @@ void load_fashion_model(const std::string& path, nn::FashionClassifier& model) {
   bool stripped = false;
   nn::StateDict sd = nn::model_state_dict_of(ck.root, path + ": state_dict", &stripped);
   if (stripped) std::fprintf(stderr, "note: stripped the 'module.' prefix (a DataParallel checkpoint)\n");
-  nn::LoadResult r = model.load_state_dict(sd, /*strict=*/true);
-  (void)r;
+  try {
+    nn::LoadResult r = model.load_state_dict(sd, /*strict=*/true);
+    (void)r;
+  } catch (const std::exception& e) {
+    // load_state_dict knows the keys, not the file: a wrong model must say which file it was.
+    throw std::runtime_error(naming_file(path, std::string(e.what()) + " (is this a FashionClassifier checkpoint?)"));
+  }
   model.eval();
+}
+
+std::string naming_file(const std::string& path, const std::string& msg) {
+  if (msg.rfind(path + ":", 0) == 0) return msg;
+  return path + ": " + msg;
+}
+
+std::string printable(const std::string& s) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  auto esc = [&](unsigned char c) { out += "\\x"; out += hex[c >> 4]; out += hex[c & 15]; };
+  for (size_t i = 0; i < n;) {
+    const unsigned char c = p[i];
+    if (c == '\n') { out += "\\n"; ++i; continue; }
+    if (c == '\r') { out += "\\r"; ++i; continue; }
+    if (c == '\t') { out += "\\t"; ++i; continue; }
+    if (c < 0x20 || c == 0x7f) { esc(c); ++i; continue; }
+    if (c < 0x80) { out += static_cast<char>(c); ++i; continue; }
+    const size_t len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    bool ok = len && i + len <= n;
+    for (size_t k = 1; ok && k < len; ++k) ok = (p[i + k] & 0xc0) == 0x80;
+    if (!ok) { esc(c); ++i; continue; }
+    if (c == 0xc2 && p[i + 1] < 0xa0) {  // U+0080..U+009F: C1 controls (0x9b is a CSI)
+      esc(p[i + 1]);
+    } else {
+      out.append(s, i, len);
+    }
+    i += len;
+  }
+  return out;
+}
+
+std::string cut_text(const std::string& s, size_t limit) {
+  if (s.size() <= limit) return s;
+  size_t n = limit - 3;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xc0) == 0x80) --n;
+  return s.substr(0, n) + "...";
+}
+
+std::string shape_text(const Tensor& t) {
+  std::string s = "[";
+  for (int64_t d = 0; d < t.dim(); ++d) s += (d ? ", " : "") + std::to_string(t.size(d));
+  return s + "]";
+}
+
+namespace {
+
+// io::repr is capped at 4 MB and turns every tensor into its values, so N
+// objects sharing one big list (or an expanded tensor) would cost N * 4 MB
+// (or the tensor's full size); here the work is O(limit) whatever the node.
+struct BoundedRepr {
+  std::string out;
+  size_t limit;
+  std::unordered_set<const io::Value*> active;
+
+  bool full() const { return out.size() >= limit; }
+  // Appends at most what still fits (and one byte more, so the final cut shows "...").
+  void put(const std::string& s) { out.append(s, 0, std::min(s.size(), limit + 1 - std::min(limit, out.size()))); }
+  void seq(const std::vector<io::ValuePtr>& v, int depth) {
+    for (size_t i = 0; i < v.size() && !full(); ++i) {
+      if (i) out += ", ";
+      go(v[i], depth);
+    }
+  }
+  void pairs(const std::vector<std::pair<io::ValuePtr, io::ValuePtr>>& e, int depth) {
+    out += "{";
+    for (size_t i = 0; i < e.size() && !full(); ++i) {
+      if (i) out += ", ";
+      go(e[i].first, depth);
+      out += ": ";
+      go(e[i].second, depth);
+    }
+    out += "}";
+  }
+  void go(const io::ValuePtr& v, int depth) {
+    using K = io::Value::Kind;
+    if (full()) return;
+    if (!v) { out += "<null>"; return; }
+    switch (v->kind) {
+      case K::Str:
+      case K::Bytes:
+        if (v->s.size() > limit) {  // repr of a prefix: never the whole of a huge string
+          io::ValuePtr head =
+              v->kind == K::Str ? io::Value::str(cut_text(v->s, limit)) : io::Value::bytes(v->s.substr(0, limit));
+          head->cls = v->cls;
+          out += io::repr(head, 1);
+        } else {
+          out += io::repr(v, 1);
+        }
+        return;
+      case K::BigInt:  // its decimal digits cost quadratic time: skip those that cannot fit anyway
+        if (v->s.size() * 2 > limit) out += "<int of " + std::to_string(v->s.size()) + " bytes>";
+        else out += io::repr(v, 1);
+        return;
+      case K::Global:
+        put(v->s);
+        put(".");
+        put(v->name);
+        return;
+      case K::Tensor:
+        if (v->tensor.defined() && v->tensor.numel() > 16)  // to_string would read every element
+          out += "tensor(" + std::string(dtype_name(v->tensor.dtype())) + " " + shape_text(v->tensor) + ")";
+        else
+          out += io::repr(v, 1);
+        return;
+      case K::List:
+      case K::Tuple:
+      case K::Dict:
+      case K::Object: break;
+      default: out += io::repr(v, 1); return;
+    }
+    if (active.count(v.get())) { out += "..."; return; }
+    if (depth <= 0) { out += "..."; return; }
+    active.insert(v.get());
+    const int d = depth - 1;
+    switch (v->kind) {
+      case K::List: {
+        const bool frozen = v->cls == "builtins.frozenset", set = frozen || v->cls == "builtins.set";
+        if (set && v->items.empty()) { out += frozen ? "frozenset()" : "set()"; break; }
+        out += frozen ? "frozenset({" : set ? "{" : "[";
+        seq(v->items, d);
+        out += frozen ? "})" : set ? "}" : "]";
+        break;
+      }
+      case K::Tuple:
+        out += "(";
+        seq(v->items, d);
+        out += v->items.size() == 1 ? ",)" : ")";
+        break;
+      case K::Dict: {
+        std::string c = v->cls;
+        if (c.rfind("collections.", 0) == 0) c = c.substr(12);
+        if (!c.empty()) out += c + "(";
+        pairs(v->entries, d);
+        if (!c.empty()) out += ")";
+        break;
+      }
+      default: {  // Object
+        go(v->callable, d);
+        out += "(";
+        if (v->args && v->args->kind == K::Tuple) seq(v->args->items, d);
+        else go(v->args, d);
+        out += ")";
+        if (!v->items.empty()) { out += " items=["; seq(v->items, d); out += "]"; }
+        if (!v->entries.empty()) { out += " entries="; pairs(v->entries, d); }
+        if (v->state) { out += " state="; go(v->state, d); }
+        break;
+      }
+    }
+    active.erase(v.get());
+  }
+};
+
+}  // namespace
+
+std::string short_repr(const io::ValuePtr& v, int depth, size_t limit) {
+  BoundedRepr r{"", limit, {}};
+  r.go(v, depth);
+  return cut_text(r.out, limit);
 }
 
 std::string json_str(const std::string& s) {

@@ -3,6 +3,8 @@
 // eval, predict): format sniffing, loading any supported file as a value
 // tree, the FashionClassifier's weights out of a checkpoint, JSON escaping.
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "io/torch_load.h"
 #include "io/value.h"
@@ -15,13 +17,36 @@ namespace torchless::cli {
 bool is_safetensors_file(const std::string& path);
 
 /// Loads a torch checkpoint (zip or legacy) or a safetensors file (as a dict
-/// of CPU tensors, format "safetensors", no storages). Throws on errors.
-io::Checkpoint load_any(const std::string& path, const io::LoadOptions& opt);
+/// of CPU tensors, format "safetensors", no storages). A safetensors file's
+/// "__metadata__" goes to `metadata` when given (torch files have none).
+/// Throws on errors; the message starts with `path`.
+io::Checkpoint load_any(const std::string& path, const io::LoadOptions& opt,
+                        std::vector<std::pair<std::string, std::string>>* metadata = nullptr);
 
 /// Loads the FashionClassifier's weights from a checkpoint dict with a
 /// 'state_dict' entry, or from a bare state_dict; strips a 'module.' prefix
-/// (printing a note on stderr). The model is left in eval mode.
+/// (printing a note on stderr). The model is left in eval mode. Every error
+/// names `path` (a wrong model's "size mismatch", "missing key(s)" too).
 void load_fashion_model(const std::string& path, nn::FashionClassifier& model);
+
+/// `msg` prefixed with "path: " unless it already starts with the path.
+std::string naming_file(const std::string& path, const std::string& msg);
+
+/// Text from a file made safe for a terminal, as Python's repr escapes it
+/// (without the quotes): C0/C1 control characters, DEL and bytes that are not
+/// UTF-8 become \xNN (\n, \r, \t for those three); other text is unchanged.
+std::string printable(const std::string& s);
+
+/// `s` cut to at most `limit` bytes (>= 4; on a UTF-8 boundary), ending in "..." when cut.
+std::string cut_text(const std::string& s, size_t limit);
+/// "[2, 3]"
+std::string shape_text(const Tensor& t);
+/// A Python-like repr of `v`, `depth` containers deep, of at most `limit`
+/// bytes (cut with "..."). Unlike io::repr its cost is O(limit) whatever the
+/// node: a huge string is not copied, a tensor of more than 16 elements shows
+/// as tensor(dtype [shape]) instead of its values (an expanded tensor is never
+/// materialised), and a container stops once the limit is reached.
+std::string short_repr(const io::ValuePtr& v, int depth, size_t limit);
 
 /// JSON string literal (with quotes) for UTF-8 text; control characters and
 /// invalid bytes are escaped (\u00XX), so the output is always valid JSON.

@@ -1,5 +1,9 @@
 // torchless convert: rewrite a checkpoint as a torch zip or safetensors file.
+#include <unistd.h>
+
+#include <cstdint>
 #include <cstdio>
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,6 +20,17 @@ namespace {
 
 using io::Value;
 using io::ValuePtr;
+
+uint64_t physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), size = ::sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && size > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(size) : 0;
+}
+
+std::string bytes_str(long double n) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%.0Lf bytes", n);
+  return b;
+}
 
 int run_convert(const std::vector<std::string>& argv) {
   Args args(argv, {"--map-location", "--key"}, {"--safe"});
@@ -39,7 +54,19 @@ int run_convert(const std::vector<std::string>& argv) {
       throw UsageError(std::string("--map-location: ") + e.what());
     }
   }
-  io::Checkpoint ck = load_any(in, opt);
+  io::Checkpoint ck;
+  std::vector<std::pair<std::string, std::string>> metadata;  // safetensors "__metadata__"
+  try {
+    ck = load_any(in, opt, &metadata);
+  } catch (const std::bad_alloc& e) {
+    throw std::runtime_error(in + ": " + e.what() + " while loading");
+  } catch (const std::exception& e) {
+    std::string msg = naming_file(in, e.what());
+    // The user never asked for cuda:0: the file did. Say how to load it here.
+    if (opt.map_location.empty() && msg.find("CUDA") != std::string::npos)
+      msg += " (the file holds CUDA tensors; use --map-location cpu to load them on the CPU)";
+    throw std::runtime_error(msg);
+  }
   ValuePtr root = ck.root;
   if (auto key = args.opt("--key")) {
     if (!root || !root->is_dict())
@@ -61,16 +88,46 @@ int run_convert(const std::vector<std::string>& argv) {
     std::vector<std::pair<std::string, Tensor>> tensors;
     for (const auto& [k, v] : root->entries) {
       if (!k || k->kind != Value::Kind::Str)
-        throw std::runtime_error(in + ": safetensors needs str keys, found key " + io::repr(k, 1));
+        throw std::runtime_error(in + ": safetensors needs str keys, found key " + printable(short_repr(k, 1, 200)));
       if (!v || !v->is_tensor() || !v->tensor.defined())
         throw std::runtime_error(in + ": key '" + k->s + "' is of type " + (v ? v->kind_name() : "null") +
                                  ", not a tensor; safetensors holds only tensors" +
                                  (root == ck.root ? " (pick a dict of tensors with --key, e.g. --key state_dict)" : ""));
       tensors.emplace_back(k->s, v->tensor);
     }
-    io::save_safetensors(out, tensors);
-    std::printf("wrote %s (safetensors, %zu tensors)\n", out.c_str(), tensors.size());
+    // safetensors stores every tensor contiguously: an expanded (stride-0) view
+    // of a few bytes grows to numel * element size. Refuse, naming the tensor,
+    // when that cannot fit in memory, rather than fail in an allocation.
+    const uint64_t memory = physical_memory_bytes();
+    const std::pair<std::string, Tensor>* largest = nullptr;
+    long double largest_need = 0;
+    for (const auto& kt : tensors) {
+      const Tensor& t = kt.second;
+      const long double need = static_cast<long double>(t.numel()) * element_size(t.dtype());
+      if (need > largest_need) largest = &kt, largest_need = need;
+      if (need > static_cast<long double>(t.storage().nbytes()) && memory && need > static_cast<long double>(memory))
+        throw std::runtime_error(in + ": tensor '" + printable(kt.first) + "' of shape " + shape_text(t) + " (" +
+                                 std::string(dtype_name(t.dtype())) + ", a view of " +
+                                 std::to_string(t.storage().nbytes()) + " bytes) would need " + bytes_str(need) +
+                                 " as the contiguous data safetensors stores, more than this machine's memory (" +
+                                 std::to_string(memory) + " bytes); write a torch file (.pt) instead, which keeps "
+                                 "the view");
+    }
+    try {
+      io::save_safetensors(out, tensors, metadata);
+    } catch (const std::bad_alloc& e) {
+      std::string msg = out + ": " + e.what() + " while writing safetensors (every tensor is stored contiguously)";
+      if (largest)
+        msg += "; the largest, '" + printable(largest->first) + "' of shape " + shape_text(largest->second) +
+               ", needs " + bytes_str(largest_need);
+      throw std::runtime_error(msg);
+    }
+    std::printf("wrote %s (safetensors, %zu tensors%s)\n", out.c_str(), tensors.size(),
+                metadata.empty() ? "" : ", __metadata__ kept");
   } else {
+    if (!metadata.empty())
+      std::fprintf(stderr, "note: %s's safetensors __metadata__ (%zu entries) has no place in a torch file; dropped\n",
+                   in.c_str(), metadata.size());
     io::save(root, out);
     std::printf("wrote %s (torch zip, from %s)\n", out.c_str(), ck.format.c_str());
   }
@@ -84,10 +141,13 @@ extern const Command kConvertCommand = {
     "usage: torchless convert IN OUT [--map-location DEV] [--safe] [--key K]\n"
     "  Reads IN (torch zip, legacy torch or safetensors) and writes OUT in the format its\n"
     "  extension names: .pt .pth .bin .ckpt -> torch zip (torch.load reads it);\n"
-    "  .safetensors -> safetensors (a flat dict of tensors only). OUT is written\n"
-    "  atomically: on any error it is left as it was.\n"
+    "  .safetensors -> safetensors (a flat dict of tensors only; a safetensors IN's\n"
+    "  __metadata__ is kept, and dropped with a note for a torch OUT). Views are\n"
+    "  written contiguously to safetensors (an expanded view too large for memory is\n"
+    "  refused, naming it). OUT is written atomically: on any error it is left as it was.\n"
     "  --map-location DEV  where tensors go: cpu, cuda, cuda:N or a remap 'cuda:0=cpu'\n"
-    "                      (default: the device they were saved on)\n"
+    "                      (default: the device they were saved on; use cpu for a CUDA\n"
+    "                      checkpoint on a machine without a GPU)\n"
     "  --safe              refuse globals outside torch's weights_only allowlist\n"
     "  --key K             write only the checkpoint's entry K (e.g. state_dict)\n",
     run_convert};

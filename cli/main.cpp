@@ -2,9 +2,11 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <new>
 #include <string>
 
 #include "cli/args.h"
+#include "cli/ckpt_util.h"
 #include "cli/commands.h"
 
 namespace {
@@ -47,18 +49,28 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::vector<std::string> args(argv + 2, argv + argc);
-  for (const auto& a : args)
+  for (const auto& a : args) {
+    if (a == "--") break;  // after "--" a "--help" is a file name
     if (a == "--help" || a == "-h") {
       std::fputs(command->usage, stdout);
       return 0;
     }
+  }
   try {
     return command->run(args);
   } catch (const torchless::cli::UsageError& e) {
-    std::fprintf(stderr, "torchless %s: %s\n\n%s", cmd.c_str(), e.what(), command->usage);
+    std::fprintf(stderr, "torchless %s: %s\n\n%s", cmd.c_str(), torchless::cli::printable(e.what()).c_str(),
+                 command->usage);
     return 2;
+  } catch (const std::bad_alloc& e) {
+    // A bare std::bad_alloc names nothing; core's OutOfMemoryError says how much.
+    const std::string what = e.what();
+    std::fprintf(stderr, "torchless %s: error: %s\n", cmd.c_str(),
+                 what.rfind("out of memory", 0) == 0 ? what.c_str() : "out of memory (std::bad_alloc)");
+    return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "torchless %s: error: %s\n", cmd.c_str(), e.what());
+    // Messages quote names from the files; escape them so they cannot drive the terminal.
+    std::fprintf(stderr, "torchless %s: error: %s\n", cmd.c_str(), torchless::cli::printable(e.what()).c_str());
     return 1;
   }
 }

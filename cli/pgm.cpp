@@ -43,37 +43,54 @@ bool looks_like_pgm(const std::string& bytes) {
   return bytes.size() >= 2 && bytes[0] == 'P' && (bytes[1] == '2' || bytes[1] == '5');
 }
 
-GrayImage parse_pgm(const std::string& bytes, const std::string& name) {
+PgmHeader parse_pgm_header(const std::string& bytes, const std::string& name) {
   Cursor c{bytes, name};
   if (!looks_like_pgm(bytes)) c.fail("not a PGM file (expected 'P2' or 'P5' at the start)");
-  const bool binary = bytes[1] == '5';
+  PgmHeader h;
+  h.binary = bytes[1] == '5';
   c.i = 2;
-  GrayImage img;
-  img.width = c.number("width");
-  img.height = c.number("height");
+  h.width = c.number("width");
+  h.height = c.number("height");
   const int64_t maxval = c.number("maxval");
-  if (img.width <= 0 || img.height <= 0) c.fail("PGM: empty image");
+  if (h.width <= 0 || h.height <= 0) c.fail("PGM: empty image");
   if (maxval < 1 || maxval > 255) c.fail("PGM: maxval " + std::to_string(maxval) + " not supported (1..255 only)");
-  img.maxval = static_cast<int>(maxval);
-  const int64_t n = img.width * img.height;
-  if (n > (int64_t{1} << 28)) c.fail("PGM: image too large");
-  img.pixels.resize(static_cast<size_t>(n));
-  if (binary) {
+  h.maxval = static_cast<int>(maxval);
+  if (h.binary) {
     if (c.i >= bytes.size() || !std::isspace(static_cast<unsigned char>(bytes[c.i])))
       c.fail("PGM: missing whitespace after the header");
     ++c.i;
-    if (bytes.size() - c.i < static_cast<size_t>(n))
-      c.fail("PGM: truncated: " + std::to_string(n) + " pixels expected, " + std::to_string(bytes.size() - c.i) +
-             " bytes present");
+  }
+  h.data_offset = c.i;
+  return h;
+}
+
+GrayImage parse_pgm(const std::string& bytes, const std::string& name) {
+  const PgmHeader h = parse_pgm_header(bytes, name);
+  Cursor c{bytes, name};
+  c.i = h.data_offset;
+  GrayImage img;
+  img.width = h.width;
+  img.height = h.height;
+  img.maxval = h.maxval;
+  const int64_t n = img.width * img.height;  // each <= 1e9, so no overflow
+  // Before anything is allocated: the pixels must fit in what follows the
+  // header (one byte each in P5; a digit and a separator each in P2).
+  const auto left = static_cast<int64_t>(bytes.size() - c.i);
+  const int64_t room = h.binary ? left : (left + 1) / 2;
+  if (n > room)
+    c.fail("PGM: truncated: " + std::to_string(h.width) + "x" + std::to_string(h.height) + " = " + std::to_string(n) +
+           " pixels expected, " + std::to_string(left) + " bytes present");
+  img.pixels.resize(static_cast<size_t>(n));
+  if (h.binary) {
     for (int64_t k = 0; k < n; ++k) {
       const auto p = static_cast<uint8_t>(bytes[c.i + static_cast<size_t>(k)]);
-      if (p > maxval) c.fail("PGM: pixel value " + std::to_string(p) + " above maxval");
+      if (p > h.maxval) c.fail("PGM: pixel value " + std::to_string(p) + " above maxval");
       img.pixels[static_cast<size_t>(k)] = p;
     }
   } else {
     for (int64_t k = 0; k < n; ++k) {
       const int64_t p = c.number("a pixel");
-      if (p > maxval) c.fail("PGM: pixel value " + std::to_string(p) + " above maxval");
+      if (p > h.maxval) c.fail("PGM: pixel value " + std::to_string(p) + " above maxval");
       img.pixels[static_cast<size_t>(k)] = static_cast<uint8_t>(p);
     }
   }

@@ -13,7 +13,20 @@ struct GrayImage {
   std::vector<uint8_t> pixels;  ///< row-major, width*height, in [0, maxval]
 };
 
-/// Parses PGM bytes. Throws std::runtime_error starting with `name`.
+/// A PGM header: size, maxval, and where the pixel data starts.
+struct PgmHeader {
+  int64_t width = 0, height = 0;
+  int maxval = 255;
+  bool binary = false;  ///< P5 (else P2)
+  size_t data_offset = 0;
+};
+
+/// Parses and checks the header only (magic, positive size, maxval 1..255), so
+/// callers can check the size before anything is allocated. Throws
+/// std::runtime_error starting with `name`.
+PgmHeader parse_pgm_header(const std::string& bytes, const std::string& name);
+/// Parses PGM bytes; allocates only after checking that the bytes can hold
+/// width*height pixels. Throws std::runtime_error starting with `name`.
 GrayImage parse_pgm(const std::string& bytes, const std::string& name);
 /// True if the bytes start with a PGM magic ("P2" or "P5").
 bool looks_like_pgm(const std::string& bytes);

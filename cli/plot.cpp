@@ -1,7 +1,9 @@
 // torchless plot: training curves from the trainer's metrics CSV, as SVG.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <sstream>
 #include <string>
@@ -50,38 +52,47 @@ std::string esc(const std::string& s) {
     else if (c == '<') o += "&lt;";
     else if (c == '>') o += "&gt;";
     else if (c == '"') o += "&quot;";
+    else if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' && c != '\r') o += '?';  // not XML 1.0
     else o += c;
   }
   return o;
 }
 
-std::string fmt(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.6g", v);
+std::string fmt(long double v) {
+  char b[48];
+  std::snprintf(b, sizeof b, "%.6Lg", v);
   return b;
 }
 
-std::string px(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.2f", v);
+std::string px(long double v) {
+  char b[48];
+  std::snprintf(b, sizeof b, "%.2Lf", v);
   return b;
 }
 
-// "Nice" tick positions covering [lo, hi].
-std::vector<double> ticks(double& lo, double& hi, int target = 5) {
+// "Nice" tick positions covering [lo, hi]. In long double: the span of two
+// finite doubles (1e308 - -1e308) overflows a double, not a long double.
+std::vector<long double> ticks(long double& lo, long double& hi, int target = 5) {
   if (!(hi > lo)) {
-    const double pad = lo == 0 ? 1 : std::fabs(lo) * 0.1;
+    long double pad = lo == 0 ? 1 : std::fabs(lo) * 0.1L;
+    if (!(lo - pad < lo + pad)) pad = 1;  // denormals: 0.1*lo underflows
     lo -= pad;
     hi += pad;
   }
-  const double raw = (hi - lo) / target;
-  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
-  const double norm = raw / mag;
-  const double step = (norm < 1.5 ? 1 : norm < 3 ? 2 : norm < 7 ? 5 : 10) * mag;
+  const long double raw = (hi - lo) / target;
+  const long double mag = std::pow(10.0L, std::floor(std::log10(raw)));
+  const long double norm = raw / mag;
+  const long double step = (norm < 1.5L ? 1 : norm < 3 ? 2 : norm < 7 ? 5 : 10) * mag;
+  std::vector<long double> t;
+  if (!std::isfinite(step) || step <= 0 || !(lo + step > lo)) {
+    t = {lo, hi};  // a span too narrow for its magnitude: just the ends
+    return t;
+  }
   lo = std::floor(lo / step) * step;
   hi = std::ceil(hi / step) * step;
-  std::vector<double> t;
-  for (double v = lo; v <= hi + step * 1e-6; v += step) t.push_back(std::fabs(v) < step * 1e-9 ? 0.0 : v);
+  // Bounded: a step lost in rounding must not loop forever.
+  for (long double v = lo; v <= hi + step * 1e-6L && t.size() < 64; v += step)
+    t.push_back(std::fabs(v) < step * 1e-9L ? 0.0L : v);
   return t;
 }
 
@@ -95,33 +106,37 @@ struct Panel {
   std::string title, ylabel;
 };
 
-void draw_panel(std::string& svg, const Panel& p, const std::vector<Series>& series, double xlo, double xhi,
-                bool integer_x) {
-  double ylo = INFINITY, yhi = -INFINITY;
+void draw_panel(std::string& svg, const Panel& p, const std::vector<Series>& series, long double xlo,
+                long double xhi, bool integer_x) {
+  long double ylo = INFINITY, yhi = -INFINITY;
   for (const auto& s : series)
-    for (double y : s.y) ylo = std::min(ylo, y), yhi = std::max(yhi, y);
+    for (double y : s.y) ylo = std::min<long double>(ylo, y), yhi = std::max<long double>(yhi, y);
   if (!std::isfinite(ylo)) ylo = 0, yhi = 1;
   if (yhi > ylo) {
-    const double pad = (yhi - ylo) * 0.05;
+    const long double pad = (yhi - ylo) * 0.05L;
     ylo -= pad;
     yhi += pad;
   }
-  const std::vector<double> yt = ticks(ylo, yhi);
-  std::vector<double> xt;
+  const std::vector<long double> yt = ticks(ylo, yhi);
+  std::vector<long double> xt;
   if (integer_x) {
-    const double span = xhi - xlo;
-    const double step = std::max(1.0, std::ceil(span / 10));
-    for (double v = xlo; v <= xhi + 1e-9; v += step) xt.push_back(v);
+    const long double span = xhi - xlo;
+    const long double step = std::max(1.0L, std::ceil(span / 10));
+    for (long double v = xlo; v <= xhi + 1e-9L && xt.size() < 64; v += step) {
+      xt.push_back(v);
+      if (!(v + step > v)) break;  // 1 lost next to 1e17
+    }
   } else {
     xt = ticks(xlo, xhi);
   }
-  auto X = [&](double x) { return p.left + (xhi > xlo ? (x - xlo) / (xhi - xlo) : 0.5) * p.width; };
-  auto Y = [&](double y) { return p.top + p.height - (y - ylo) / (yhi - ylo) * p.height; };
+  // Positions in long double too, so every coordinate written is finite.
+  auto X = [&](long double x) { return p.left + (xhi > xlo ? (x - xlo) / (xhi - xlo) : 0.5L) * p.width; };
+  auto Y = [&](long double y) { return p.top + p.height - (yhi > ylo ? (y - ylo) / (yhi - ylo) : 0.5L) * p.height; };
 
   svg += "<g class=\"panel\">\n";
   svg += "<rect x=\"" + px(p.left) + "\" y=\"" + px(p.top) + "\" width=\"" + px(p.width) + "\" height=\"" +
          px(p.height) + "\" fill=\"#ffffff\" stroke=\"#444444\"/>\n";
-  for (double t : yt) {
+  for (long double t : yt) {
     const std::string y = px(Y(t));
     svg += "<line x1=\"" + px(p.left) + "\" y1=\"" + y + "\" x2=\"" + px(p.left + p.width) + "\" y2=\"" + y +
            "\" stroke=\"#e5e5e5\"/>\n";
@@ -129,7 +144,7 @@ void draw_panel(std::string& svg, const Panel& p, const std::vector<Series>& ser
            "\" stroke=\"#444444\"/>\n";
     svg += "<text x=\"" + px(p.left - 8) + "\" y=\"" + px(Y(t) + 4) + "\" text-anchor=\"end\">" + fmt(t) + "</text>\n";
   }
-  for (double t : xt) {
+  for (long double t : xt) {
     const std::string x = px(X(t));
     svg += "<line x1=\"" + x + "\" y1=\"" + px(p.top + p.height) + "\" x2=\"" + x + "\" y2=\"" +
            px(p.top + p.height + 5) + "\" stroke=\"#444444\"/>\n";
@@ -171,6 +186,14 @@ int run_plot(const std::vector<std::string>& argv) {
   if (pos.size() != 2)
     throw UsageError(pos.size() < 2 ? "need METRICS.csv and OUT.svg" : "unexpected argument '" + pos[2] + "'");
   const std::string csv_path = pos[0], out_path = pos[1];
+  // The output is SVG: refuse other names, and never write over the input.
+  std::string ext = out_path.size() >= 4 ? out_path.substr(out_path.size() - 4) : "";
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (ext != ".svg") throw UsageError("OUT must be an .svg file, got '" + out_path + "'");
+  std::error_code ec;
+  if (std::filesystem::exists(out_path, ec) && std::filesystem::equivalent(csv_path, out_path, ec))
+    throw UsageError("OUT '" + out_path + "' is the input file '" + csv_path +
+                     "'; writing it would destroy the metrics");
   const std::string text = io::read_file(csv_path);
 
   std::vector<std::vector<std::string>> rows;
@@ -239,7 +262,8 @@ extern const Command kPlotCommand = {
     "  Reads the CSV that 'torchless train' writes (header\n"
     "  epoch,train_loss,valid_loss,valid_accuracy[,samples_per_s]; one row per epoch)\n"
     "  and draws two panels: train and valid loss vs epoch, and validation accuracy vs\n"
-    "  epoch. Non-numeric, NaN and infinite values are skipped. OUT is written atomically.\n"
+    "  epoch. Non-numeric, NaN and infinite values are skipped. OUT must end in .svg\n"
+    "  and must not be METRICS.csv itself; it is written atomically.\n"
     "  --title TEXT  the title (default: 'Training curves (METRICS.csv)')\n",
     run_plot};
 

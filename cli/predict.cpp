@@ -34,10 +34,12 @@ float normalise(unsigned p, unsigned maxval) {
 void read_images(const std::string& path, int64_t limit, std::vector<Item>& out) {
   const std::string bytes = io::read_file(path);
   if (looks_like_pgm(bytes)) {
-    const GrayImage img = parse_pgm(bytes, path);
-    if (img.width != 28 || img.height != 28)
-      throw std::runtime_error(path + ": image is " + std::to_string(img.width) + "x" + std::to_string(img.height) +
+    // The size comes from the header: check it before the pixels are allocated.
+    const PgmHeader h = parse_pgm_header(bytes, path);
+    if (h.width != 28 || h.height != 28)
+      throw std::runtime_error(path + ": image is " + std::to_string(h.width) + "x" + std::to_string(h.height) +
                                ", the classifier needs 28x28");
+    const GrayImage img = parse_pgm(bytes, path);
     Item it{path, {}};
     it.x.reserve(784);
     for (uint8_t p : img.pixels) it.x.push_back(normalise(p, static_cast<unsigned>(img.maxval)));

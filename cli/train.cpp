@@ -6,7 +6,9 @@
 #include <cmath>
 #include <cstring>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -28,6 +30,13 @@
 namespace torchless::cli {
 namespace {
 
+namespace fs = std::filesystem;
+
+constexpr const char* kMetricsHeader = "epoch,train_loss,valid_loss,valid_accuracy,samples_per_s";
+// The flags' ranges, also applied to the hyper-parameters a resumed checkpoint carries.
+constexpr int64_t kMaxBatch = int64_t{1} << 20;
+constexpr double kMaxLr = 1e3;
+
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream ss(s);
@@ -42,7 +51,49 @@ std::string join(const std::vector<std::string>& v) {
   return out;
 }
 
-void make_dirs(const std::string& dir) {
+std::string fmt(double x) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
+}
+
+std::optional<int64_t> int_flag(const Args& args, const char* flag, int64_t min, int64_t max) {
+  if (!args.has(flag)) return std::nullopt;
+  return args.integer(flag, 0, min, max);
+}
+
+std::optional<double> real_flag(const Args& args, const char* flag, double min, double max) {
+  if (!args.has(flag)) return std::nullopt;
+  return args.real(flag, 0, min, max);
+}
+
+// "--resume FILE: what", once: io::load's errors start with the file name
+// already, the checkpoint reader's with "checkpoint: ".
+std::string with_file(const std::string& flag, const std::string& path, std::string what) {
+  for (const std::string& prefix : {path + ": ", std::string("checkpoint: ")})
+    if (what.rfind(prefix, 0) == 0) what.erase(0, prefix.size());
+  return flag + " " + path + ": " + what;
+}
+
+// Why freezing `modules` leaves nothing sensible to train ("" when it does
+// not): an unknown module, or every parameter frozen, which would otherwise
+// fail only at the first backward().
+std::string freeze_problem(const std::vector<std::string>& modules) {
+  Generator g;
+  nn::FashionClassifier probe(0.0, &g);
+  try {
+    optim::freeze(probe, modules);
+  } catch (const std::invalid_argument& e) {
+    std::string what = e.what();
+    if (what.rfind("freeze: ", 0) == 0) what.erase(0, 8);
+    return what;
+  }
+  for (const auto& [name, t] : probe.named_parameters())
+    if (t.requires_grad()) return "";
+  return "every parameter is frozen: nothing to train";
+}
+
+void make_dirs(const std::string& dir, const std::string& flag) {
   std::string partial;
   std::stringstream ss(dir);
   if (!dir.empty() && dir[0] == '/') partial = "/";
@@ -50,7 +101,7 @@ void make_dirs(const std::string& dir) {
     if (part.empty()) continue;
     partial.append(part).push_back('/');
     if (mkdir(partial.c_str(), 0777) != 0 && errno != EEXIST)
-      throw std::runtime_error("--checkpoint-dir: cannot create " + partial + ": " + std::strerror(errno));
+      throw std::runtime_error(flag + " " + dir + ": cannot create " + partial + ": " + std::strerror(errno));
   }
 }
 
@@ -59,18 +110,36 @@ void init_from(nn::Module& model, const std::string& path, bool strict) {
   io::LoadOptions lo;
   lo.map_location = io::MapLocation::parse("cpu");
   bool stripped = false;
-  nn::StateDict sd = nn::model_state_dict_of(io::load(path, lo), path, &stripped);
+  nn::StateDict sd;
+  try {
+    sd = nn::model_state_dict_of(io::load(path, lo), path, &stripped);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(with_file("--init", path, e.what()));
+  }
   if (stripped) std::printf("--init %s: stripped the 'module.' prefix (a DataParallel-wrapped model's state_dict)\n", path.c_str());
   nn::LoadResult r;
   try {
     r = model.load_state_dict(sd, strict);
-  } catch (const std::invalid_argument& e) {
-    throw std::runtime_error("--init " + path + ": " + e.what() + (strict ? " (use --non-strict to load what matches)" : ""));
+  } catch (const std::exception& e) {
+    throw std::runtime_error(with_file("--init", path, e.what()) +
+                             (strict ? " (use --non-strict to load what matches)" : ""));
   }
   std::printf("--init %s: loaded %zu tensor(s)", path.c_str(), sd.size() - r.unexpected_keys.size());
   if (!r.missing_keys.empty()) std::printf("; missing keys: %s", join(r.missing_keys).c_str());
   if (!r.unexpected_keys.empty()) std::printf("; unexpected keys: %s", join(r.unexpected_keys).c_str());
   std::printf("\n");
+}
+
+// For --resume of a file with a model's weights but no training state (a
+// state_dict, or {'state_dict': ...} alone): say how to start from them.
+std::string init_hint(const io::ValuePtr& ck, const std::string& path) {
+  if (!ck || (ck->is_dict() && ck->get("epoch") && ck->get("optimizer"))) return "";
+  try {
+    nn::model_state_dict_of(ck, path);
+  } catch (const std::exception&) {
+    return "";
+  }
+  return "; it holds a model's weights but no training state: use --init " + path + " to start from them";
 }
 
 // io::save is atomic (temp file + rename); say which checkpoint failed and
@@ -84,28 +153,79 @@ void save_checkpoint(const io::ValuePtr& ck, const std::string& path) {
   }
 }
 
+[[noreturn]] void unsavable(const std::string& path, const std::string& why) {
+  throw std::runtime_error("cannot save the checkpoint " + path + " (" + why +
+                           "); found before training, nothing was written and the previous file there, "
+                           "if any, is unchanged");
+}
+
+// The final rename cannot replace a directory; the temp file a probe creates
+// beside it would not notice.
+void check_not_directory(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) unsavable(path, "it is a directory");
+}
+
 // Fails before any training if a checkpoint could not be written there
 // (the temp file an atomic save starts with is created and removed).
 void check_writable(const std::string& path) {
+  check_not_directory(path);
   try {
     io::AtomicFileWriter probe(path);  // destroyed uncommitted: removed, `path` untouched
   } catch (const std::exception& e) {
-    throw std::runtime_error("cannot save the checkpoint " + path + " (" + e.what() +
-                             "); found before training, nothing was written and the previous file there, "
-                             "if any, is unchanged");
+    unsavable(path, e.what());
+  }
+}
+
+// Two spellings of one file ("ck/a.pt", "./ck/../ck/a.pt"), existing or not.
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ea, eb;
+  const fs::path ca = fs::weakly_canonical(a, ea), cb = fs::weakly_canonical(b, eb);
+  if (ea || eb) return fs::path(a).lexically_normal() == fs::path(b).lexically_normal();
+  return ca == cb;
+}
+
+// Rows are appended; a file that is there must be empty or one of these CSVs,
+// checked before anything is written: another file would be spoilt.
+void check_metrics_file(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return;  // created later, after the checkpoint folder
+  if (S_ISDIR(st.st_mode)) throw std::runtime_error("--metrics " + path + ": is a directory");
+  if (!S_ISREG(st.st_mode) || st.st_size == 0) return;  // /dev/stdout, a pipe: nothing to read back
+  std::ifstream in(path, std::ios::binary);
+  std::string first;
+  if (!in || !std::getline(in, first)) throw std::runtime_error("--metrics " + path + ": cannot read it");
+  if (!first.empty() && first.back() == '\r') first.pop_back();
+  if (first != kMetricsHeader) {
+    if (first.size() > 60) first = first.substr(0, 60) + "...";
+    throw std::runtime_error("--metrics " + path + ": the file is not empty and is not a metrics CSV (its first " +
+                             "line is '" + first + "', not '" + kMetricsHeader +
+                             "'); refusing to append to it: name a new file, or one an earlier run wrote");
   }
 }
 
 class MetricsCsv {
  public:
-  MetricsCsv(const std::string& path, bool append) : path_(path) {
+  // Appends; the header goes first only into a new or empty file.
+  explicit MetricsCsv(const std::string& path) : path_(path) {
     if (path.empty()) return;
+    check_metrics_file(path);
     struct stat st {};
-    const bool exists = stat(path.c_str(), &st) == 0 && st.st_size > 0;
-    out_.open(path, append ? std::ios::app : std::ios::trunc);
-    if (!out_) throw std::runtime_error("--metrics " + path + ": cannot open for writing");
-    if (!(append && exists)) out_ << "epoch,train_loss,valid_loss,valid_accuracy,samples_per_s\n";
+    const bool has_rows = stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
+    bool ends_in_newline = true;
+    if (has_rows) {
+      std::ifstream in(path, std::ios::binary);
+      char last = '\n';
+      in.seekg(-1, std::ios::end);
+      in.get(last);
+      ends_in_newline = last == '\n';
+    }
+    out_.open(path, std::ios::app);
+    if (!out_) throw std::runtime_error("--metrics " + path + ": cannot open for appending: " + std::strerror(errno));
+    if (!has_rows) out_ << kMetricsHeader << "\n";
+    else if (!ends_in_newline) out_ << "\n";  // a last row cut short would swallow the first new one
     out_.flush();
+    if (!out_) throw std::runtime_error("--metrics " + path_ + ": write failed");
   }
   void row(int64_t epoch, double train_loss, double valid_loss, double acc, double sps) {
     if (path_.empty()) return;
@@ -131,41 +251,154 @@ int run_train(const std::vector<std::string>& argv) {
   if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional()[0] + "'");
   if (args.has("--resume") && args.has("--init")) throw UsageError("--resume and --init cannot be combined");
 
-  // A resumed run takes its recipe from the checkpoint unless a flag overrides it.
-  io::ValuePtr resume_ck;
-  optim::HyperParams hp;
-  if (auto path = args.opt("--resume")) {
-    io::LoadOptions lo;
-    lo.map_location = io::MapLocation::parse("cpu");
-    resume_ck = io::load(*path, lo);
-    hp = optim::read_hparams(resume_ck);
-  }
-  const std::string data_dir = args.str("--data", io::default_fashion_mnist_dir());
+  // Every flag is checked before any file is read, so a bad one is always a
+  // usage error. "" is no path ("--checkpoint-dir ''" would write to /).
+  const auto path_flag = [&](const char* flag, const std::string& def) {
+    const std::string v = args.str(flag, def);
+    if (args.has(flag) && v.empty()) throw UsageError(std::string(flag) + " needs a path, got ''");
+    return v;
+  };
+  const std::string data_dir = path_flag("--data", io::default_fashion_mnist_dir());
   const int64_t epochs = args.integer("--epochs", 3, 0, 1000000);
-  hp.batch_size = args.integer("--batch-size", hp.batch_size, 1, 1 << 20);
-  hp.lr = args.real("--lr", hp.lr, 0, 1e3);
-  hp.dropout = args.real("--dropout", hp.dropout, 0, 1);
-  hp.seed = args.integer("--seed", hp.seed, 0, INT64_MAX);
-  hp.validation = args.str("--validation", hp.validation);
-  if (hp.validation != "split" && hp.validation != "test")
-    throw UsageError("--validation must be 'split' or 'test', got '" + hp.validation + "'");
-  if (auto f = args.opt("--freeze")) hp.frozen = split_list(*f);
+  const auto batch_flag = int_flag(args, "--batch-size", 1, kMaxBatch);
+  const auto lr_flag = real_flag(args, "--lr", 0, kMaxLr);
+  const auto dropout_flag = real_flag(args, "--dropout", 0, 1);
+  const auto seed_flag = int_flag(args, "--seed", 0, INT64_MAX);
+  const auto validation_flag = args.opt("--validation");
+  if (validation_flag && *validation_flag != "split" && *validation_flag != "test")
+    throw UsageError("--validation must be 'split' or 'test', got '" + *validation_flag + "'");
+  std::optional<std::vector<std::string>> freeze_flag;
+  if (auto f = args.opt("--freeze")) {
+    freeze_flag = split_list(*f);
+    if (const std::string why = freeze_problem(*freeze_flag); !why.empty())
+      throw UsageError("--freeze " + *f + ": " + why);
+  }
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
   const int64_t threads = args.integer("--threads", hw, 1, 1024);
   const int64_t warmup = args.integer("--warmup-epochs", 0, 0, 1000);
   const int64_t train_size = args.integer("--train-size", 0, 0, INT64_MAX);
   const int64_t valid_size = args.integer("--valid-size", 0, 0, INT64_MAX);
   const std::string device = args.str("--device", "cpu");
-  if (Device::parse(device).is_cuda())
-    throw std::runtime_error("--device " + device + ": " +
-                             (cuda_built() ? "CUDA training is not available yet" : "this torchless was built without CUDA"));
+  bool cuda = false;
+  try {
+    cuda = Device::parse(device).is_cuda();
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--device: ") + e.what());
+  }
+  if (cuda)
+    throw UsageError("--device " + device + ": " +
+                     (cuda_built() ? "CUDA training is not available yet" : "this torchless was built without CUDA") +
+                     "; use --device cpu");
   const bool save_checkpoints = !args.has("--no-checkpoints");
-  const std::string ck_dir = args.str("--checkpoint-dir", "checkpoints");
-  const std::string latest_path = args.str("--checkpoint", ck_dir + "/current_checkpoint.pt");
+  const std::string ck_dir = path_flag("--checkpoint-dir", "checkpoints");
+  const std::string latest_path = path_flag("--checkpoint", ck_dir + "/current_checkpoint.pt");
   const std::string best_path = ck_dir + "/best_model.pt";
+  const std::string metrics_path = path_flag("--metrics", "");
+  std::optional<std::string> resume_path, init_path;
+  if (args.has("--resume")) resume_path = path_flag("--resume", "");
+  if (args.has("--init")) init_path = path_flag("--init", "");
+  if (save_checkpoints && same_file(latest_path, best_path))
+    throw UsageError("--checkpoint " + latest_path + " is where the best model goes too (--checkpoint-dir " + ck_dir +
+                     "): each epoch would overwrite it");
+  if (!metrics_path.empty() && save_checkpoints &&
+      (same_file(metrics_path, latest_path) || same_file(metrics_path, best_path)))
+    throw UsageError("--metrics " + metrics_path + " is a checkpoint's path too");
+
+  // A resumed run takes its recipe from the checkpoint unless a flag overrides
+  // it; what it takes gets the flags' checks, and errors name the file.
+  optim::HyperParams hp;
+  io::ValuePtr resume_ck;
+  optim::TrainingState saved;
+  if (resume_path) {
+    try {
+      io::LoadOptions lo;
+      lo.map_location = io::MapLocation::parse("cpu");
+      resume_ck = io::load(*resume_path, lo);
+      saved = optim::read_training_state(resume_ck);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(with_file("--resume", *resume_path, e.what()) + init_hint(resume_ck, *resume_path));
+    }
+    if (epochs <= saved.epoch)
+      throw UsageError("--epochs " + std::to_string(epochs) + ": the checkpoint " + *resume_path +
+                       " already finished epoch " + std::to_string(saved.epoch) +
+                       "; --epochs is the total number of epochs, not how many more to train (pass --epochs " +
+                       std::to_string(saved.epoch + 1) + " or more)");
+    hp = saved.hparams;
+    const auto refuse = [&](const char* field, const std::string& value, const std::string& must, const char* flag) {
+      throw std::runtime_error("--resume " + *resume_path + ": hparams '" + field + "' is " + value + ": " + must +
+                               " (pass " + flag + " to override it)");
+    };
+    if (!batch_flag && (hp.batch_size < 1 || hp.batch_size > kMaxBatch))
+      refuse("batch_size", std::to_string(hp.batch_size), "it must be between 1 and " + std::to_string(kMaxBatch),
+             "--batch-size");
+    if (!lr_flag && !(hp.lr >= 0 && hp.lr <= kMaxLr))
+      refuse("lr", fmt(hp.lr), "it must be between 0 and " + fmt(kMaxLr), "--lr");
+    if (!dropout_flag && !(hp.dropout >= 0 && hp.dropout <= 1))
+      refuse("dropout", fmt(hp.dropout), "it must be between 0 and 1", "--dropout");
+    if (!seed_flag && hp.seed < 0) refuse("seed", std::to_string(hp.seed), "it must not be negative", "--seed");
+    if (!validation_flag && hp.validation != "split" && hp.validation != "test")
+      refuse("validation", "'" + hp.validation + "'", "it must be 'split' or 'test'", "--validation");
+    if (!freeze_flag)
+      if (const std::string why = freeze_problem(hp.frozen); !why.empty())
+        refuse("frozen", "[" + join(hp.frozen) + "]", why, "--freeze");
+  }
+  hp.batch_size = batch_flag.value_or(hp.batch_size);
+  hp.lr = lr_flag.value_or(hp.lr);
+  hp.dropout = dropout_flag.value_or(hp.dropout);
+  hp.seed = seed_flag.value_or(hp.seed);
+  hp.validation = validation_flag.value_or(hp.validation);
+  if (freeze_flag) hp.frozen = *freeze_flag;
+
+  // Destinations that cannot be written, found before anything is (the
+  // folders are made and the saves probed once the data has loaded).
+  if (save_checkpoints) {
+    struct stat st {};
+    if (stat(ck_dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
+      throw std::runtime_error("--checkpoint-dir " + ck_dir + ": exists and is not a directory");
+    check_not_directory(latest_path);
+    check_not_directory(best_path);
+  }
+  if (!metrics_path.empty()) check_metrics_file(metrics_path);
 
   set_num_threads(static_cast<int>(threads));
   Generator gen(static_cast<uint64_t>(hp.seed));
+  nn::FashionClassifier model(hp.dropout, &gen);
+  optim::AdamOptions opts;
+  opts.lr = hp.lr;
+  optim::Adam opt(model.parameters(), opts);
+  if (init_path) init_from(model, *init_path, !args.has("--non-strict"));
+
+  optim::TrainingState st;
+  st.hparams = hp;
+  int64_t start_epoch = 1;
+  if (resume_ck) {
+    std::string note;
+    try {
+      saved = optim::load_training_checkpoint(resume_ck, model, opt, &note);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(with_file("--resume", *resume_path, e.what()));
+    }
+    if (!note.empty()) std::printf("--resume: %s\n", note.c_str());
+    // The optimizer keeps the file's state; a changed --lr applies from now on.
+    for (auto& g : opt.param_groups()) g.options.lr = hp.lr;
+    st.epoch = saved.epoch;
+    st.valid_loss_min = saved.valid_loss_min;
+    start_epoch = saved.epoch + 1;
+    if (saved.rng_state) {
+      gen.set_state(*saved.rng_state);  // checked by read_training_state
+    } else {
+      gen.manual_seed(static_cast<uint64_t>(hp.seed) + static_cast<uint64_t>(saved.epoch));
+      std::printf("--resume: the checkpoint has no torchless rng_state (written by PyTorch?); "
+                  "shuffling and dropout continue from seed %lld + epoch\n", static_cast<long long>(hp.seed));
+    }
+    std::printf("Resuming from %s: epoch %lld done, valid_loss_min %.6f; training epochs %lld..%lld\n",
+                resume_path->c_str(), static_cast<long long>(saved.epoch), saved.valid_loss_min,
+                static_cast<long long>(start_epoch), static_cast<long long>(epochs));
+  }
+  if (!hp.frozen.empty()) {
+    optim::freeze(model, hp.frozen);
+    std::printf("Frozen: %s (requires_grad = false)\n", join(hp.frozen).c_str());
+  }
 
   const io::Dataset full = io::load_fashion_mnist(data_dir, true);
   const io::Dataset test = io::load_fashion_mnist(data_dir, false);
@@ -177,51 +410,32 @@ int run_train(const std::vector<std::string>& argv) {
   }
   if (train_size) train = train.slice(0, std::min(train_size, train.size()));
   if (valid_size) valid = valid.slice(0, std::min(valid_size, valid.size()));
+  // An empty set would "train" with loss 0, or make a valid loss of 0 the best model.
+  if (train.size() == 0 || valid.size() == 0) {
+    std::string msg = "--data " + data_dir + ": " + std::to_string(full.size()) + " training and " +
+                      std::to_string(test.size()) + " test image(s) leave " + std::to_string(train.size()) +
+                      " for training and " + std::to_string(valid.size()) + " for validation";
+    if (hp.validation == "split")
+      msg += " (--validation split holds out a sixth of the training images, at most 10000; "
+             "it needs at least 6, or use --validation test)";
+    else
+      msg += " (--validation test validates on the test images)";
+    throw std::runtime_error(msg + ": nothing to " + (train.size() == 0 ? "train on" : "validate on"));
+  }
   std::printf("Fashion-MNIST: %lld training, %lld validation (%s), %lld test images; batch %lld, %lld thread(s)\n",
               static_cast<long long>(train.size()), static_cast<long long>(valid.size()),
               hp.validation == "split" ? "end of the training file" : "the test file",
               static_cast<long long>(test.size()), static_cast<long long>(hp.batch_size),
               static_cast<long long>(threads));
 
-  nn::FashionClassifier model(hp.dropout, &gen);
-  optim::AdamOptions opts;
-  opts.lr = hp.lr;
-  optim::Adam opt(model.parameters(), opts);
-  if (auto init = args.opt("--init")) init_from(model, *init, !args.has("--non-strict"));
-
-  optim::TrainingState st;
-  st.hparams = hp;
-  int64_t start_epoch = 1;
-  if (resume_ck) {
-    std::string note;
-    optim::TrainingState saved = optim::load_training_checkpoint(resume_ck, model, opt, &note);
-    if (!note.empty()) std::printf("--resume: %s\n", note.c_str());
-    // The optimizer keeps the file's state; a changed --lr applies from now on.
-    for (auto& g : opt.param_groups()) g.options.lr = hp.lr;
-    st.epoch = saved.epoch;
-    st.valid_loss_min = saved.valid_loss_min;
-    start_epoch = saved.epoch + 1;
-    if (saved.rng_state) {
-      gen.set_state(*saved.rng_state);
-    } else {
-      gen.manual_seed(static_cast<uint64_t>(hp.seed) + static_cast<uint64_t>(saved.epoch));
-      std::printf("--resume: the checkpoint has no torchless rng_state (written by PyTorch?); "
-                  "shuffling and dropout continue from seed %lld + epoch\n", static_cast<long long>(hp.seed));
-    }
-    std::printf("Resuming from %s: epoch %lld done, valid_loss_min %.6f; training epochs %lld..%lld\n",
-                args.str("--resume", "").c_str(), static_cast<long long>(saved.epoch), saved.valid_loss_min,
-                static_cast<long long>(start_epoch), static_cast<long long>(epochs));
-  }
-  if (!hp.frozen.empty()) {
-    optim::freeze(model, hp.frozen);
-    std::printf("Frozen: %s (requires_grad = false)\n", join(hp.frozen).c_str());
-  }
   if (save_checkpoints) {
-    make_dirs(ck_dir);
+    make_dirs(ck_dir, "--checkpoint-dir");
+    if (const std::string parent = fs::path(latest_path).parent_path().string(); !parent.empty())
+      make_dirs(parent, "--checkpoint");
     check_writable(latest_path);
     check_writable(best_path);
   }
-  MetricsCsv metrics(args.str("--metrics", ""), resume_ck != nullptr);
+  MetricsCsv metrics(metrics_path);
 
   for (int64_t w = 0; w < warmup; ++w) {
     // Warm-up epochs train a throwaway copy so they do not change the run.
@@ -243,7 +457,6 @@ int run_train(const std::vector<std::string>& argv) {
     std::printf("Epoch %lld/%lld  train loss %.6f  valid loss %.6f  valid accuracy %.4f  %.0f samples/s\n",
                 static_cast<long long>(e), static_cast<long long>(epochs), es.loss, val.loss, val.accuracy,
                 es.samples_per_s);
-    metrics.row(e, es.loss, val.loss, val.accuracy, es.samples_per_s);
     st.epoch = e;
     st.train_loss = es.loss;
     st.valid_loss = val.loss;
@@ -260,20 +473,27 @@ int run_train(const std::vector<std::string>& argv) {
         save_checkpoint(ck, best_path);
       }
     }
+    // After the saves: a row for an epoch the checkpoint lacks would be
+    // written again by the run that resumes it.
+    metrics.row(e, es.loss, val.loss, val.accuracy, es.samples_per_s);
     std::fflush(stdout);
   }
-  const optim::EvalStats tst = optim::evaluate(model, test);
-  std::printf("Test accuracy %.4f (%lld images)\n", tst.accuracy, static_cast<long long>(test.size()));
+  // No test images: no accuracy (null in the JSON), rather than 0.
+  const double test_accuracy = test.size() ? optim::evaluate(model, test).accuracy : std::nan("");
+  if (test.size())
+    std::printf("Test accuracy %.4f (%lld images)\n", test_accuracy, static_cast<long long>(test.size()));
+  else
+    std::printf("Test accuracy: the test file has no images\n");
   // NaN/inf (no epoch trained, e.g. --epochs 0) are not JSON: they print as null.
   std::printf(
       "{\"epochs\": %lld, \"start_epoch\": %lld, \"batch_size\": %lld, \"threads\": %lld, \"device\": \"%s\", "
       "\"seed\": %lld, \"validation\": \"%s\", \"train_loss\": %s, \"valid_loss\": %s, \"valid_accuracy\": %s, "
-      "\"valid_loss_min\": %s, \"test_accuracy\": %.4f, \"samples_per_s\": %.1f, \"last_epoch_samples_per_s\": %.1f}\n",
+      "\"valid_loss_min\": %s, \"test_accuracy\": %s, \"samples_per_s\": %.1f, \"last_epoch_samples_per_s\": %.1f}\n",
       static_cast<long long>(epochs), static_cast<long long>(start_epoch), static_cast<long long>(hp.batch_size),
       static_cast<long long>(threads), device.c_str(), static_cast<long long>(hp.seed), hp.validation.c_str(),
       json_num(st.train_loss, 6).c_str(), json_num(st.valid_loss, 6).c_str(),
-      json_num(st.valid_accuracy, 4).c_str(), json_num(st.valid_loss_min, 6).c_str(), tst.accuracy, best_sps,
-      last_sps);
+      json_num(st.valid_accuracy, 4).c_str(), json_num(st.valid_loss_min, 6).c_str(),
+      json_num(test_accuracy, 4).c_str(), best_sps, last_sps);
   return 0;
 }
 
@@ -288,22 +508,28 @@ extern const Command kTrainCommand = {
     "  optimizer, rng_state, hparams} that Python's torch.load reads. The last line printed is\n"
     "  a JSON summary.\n"
     "  --data DIR            folder with the idx .gz files (default /usr/share/datasets/fashion-mnist)\n"
-    "  --epochs N            number of the last epoch to train (default 3)\n"
+    "  --epochs N            the total number of epochs: the last one to train (default 3); with\n"
+    "                        --resume, more than the checkpoint's epoch\n"
     "  --batch-size B        minibatch size (default 64)\n"
     "  --lr LR               Adam learning rate (default 0.001)\n"
     "  --dropout P           dropout after each hidden layer (default 0.2)\n"
     "  --seed S              seed for initialisation, shuffling and dropout (default 0)\n"
     "  --threads T           CPU threads (default: all cores)\n"
-    "  --device cpu          where to train\n"
+    "  --device cpu          where to train (only cpu so far)\n"
     "  --validation V        'split': the last 10,000 training images (default); 'test': the test file\n"
     "  --checkpoint-dir DIR  where current_checkpoint.pt and best_model.pt go (default checkpoints)\n"
-    "  --checkpoint PATH     the latest checkpoint's path (default DIR/current_checkpoint.pt)\n"
+    "  --checkpoint PATH     the latest checkpoint's path (default DIR/current_checkpoint.pt; not\n"
+    "                        DIR/best_model.pt)\n"
     "  --no-checkpoints      write no checkpoints\n"
-    "  --resume FILE         carry on from a checkpoint (torchless's or PyTorch's) at its epoch + 1\n"
+    "  --resume FILE         carry on from a checkpoint (torchless's or PyTorch's) at its epoch + 1;\n"
+    "                        its hparams (batch size, lr, dropout, seed, validation, frozen) apply\n"
+    "                        unless given as flags, and get the flags' checks\n"
     "  --init FILE           start from a state_dict (or a checkpoint's state_dict)\n"
     "  --non-strict          with --init: load the keys that match, report the others\n"
-    "  --freeze LIST         comma-separated modules to freeze, e.g. fc1,fc2\n"
-    "  --metrics FILE        append one CSV row per epoch (see 'torchless plot')\n"
+    "  --freeze LIST         comma-separated modules to freeze, e.g. fc1,fc2 (not all of them)\n"
+    "  --metrics FILE        append one CSV row per epoch, after its checkpoints are saved (see\n"
+    "                        'torchless plot'); a new or empty FILE gets the header first, and a\n"
+    "                        FILE that is neither empty nor such a CSV is refused, never overwritten\n"
     "  --train-size N        use only the first N training images\n"
     "  --valid-size N        use only the first N validation images\n"
     "  --warmup-epochs W     untimed throwaway epochs first, for benchmarks (default 0)\n",

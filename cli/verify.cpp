@@ -1,13 +1,20 @@
 // torchless verify: integrity check of a checkpoint without trusting it.
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "cli/args.h"
 #include "cli/ckpt_util.h"
 #include "cli/commands.h"
+#include "io/checked_file.h"
 #include "io/safetensors.h"
+#include "io/unpickler.h"
 #include "io/zip_reader.h"
 
 namespace torchless::cli {
@@ -17,13 +24,24 @@ namespace {
 using io::Value;
 using io::ValuePtr;
 
+// Checks every tensor once. Pickle's memo lets a 1 KB file reference one
+// node from many places (a list of itself, 40 levels deep, is 2^40 paths), so
+// each node is visited once, by pointer: linear in the file, never exponential.
 struct Walk {
+  // Where a node was reached: a chain of path pieces on the stack, joined
+  // only when a problem is reported (eager paths would cost depth per node).
+  struct Where {
+    const Where* parent;
+    std::string piece;
+    std::string str() const { return (parent ? parent->str() : std::string()) + piece; }
+  };
   std::set<const void*> tensors, storages;
+  std::unordered_set<const Value*> visited;
   int64_t bytes = 0;
   std::vector<std::string> problems;
 
-  void go(const ValuePtr& v, const std::string& where, std::set<const Value*>& active) {
-    if (!v || active.count(v.get())) return;
+  void go(const ValuePtr& v, const Where& where) {
+    if (!v || !visited.insert(v.get()).second) return;
     if (v->kind == Value::Kind::Tensor) {
       if (!v->tensor.defined()) return;
       const Tensor& t = v->tensor;
@@ -38,7 +56,7 @@ struct Walk {
           if (span < 0) lo += span; else hi += span;
         }
         if (!empty && (lo < 0 || hi >= elems))
-          problems.push_back("tensor at " + where + " reaches outside its storage of " + std::to_string(elems) +
+          problems.push_back("tensor at " + where.str() + " reaches outside its storage of " + std::to_string(elems) +
                              " elements");
       }
       if (storages.insert(t.storage().id()).second) bytes += static_cast<int64_t>(t.storage().nbytes());
@@ -48,17 +66,72 @@ struct Walk {
       if (storages.insert(v->storage.id()).second) bytes += static_cast<int64_t>(v->storage.nbytes());
       return;
     }
-    active.insert(v.get());
-    for (size_t i = 0; i < v->items.size(); ++i) go(v->items[i], where + "[" + std::to_string(i) + "]", active);
-    for (const auto& [k, x] : v->entries) go(x, where + "[" + io::repr(k, 1) + "]", active);
-    if (v->args) go(v->args, where + ".args", active);
-    if (v->state) go(v->state, where + ".state", active);
-    active.erase(v.get());
+    for (size_t i = 0; i < v->items.size(); ++i) go(v->items[i], {&where, "[" + std::to_string(i) + "]"});
+    for (const auto& [k, x] : v->entries) go(x, {&where, "[" + printable(short_repr(k, 1, 64)) + "]"});
+    if (v->args) go(v->args, {&where, ".args"});
+    if (v->state) go(v->state, {&where, ".state"});
   }
 };
 
+// torch.load(weights_only=True)'s default allowlist is ours without the numpy
+// names, which torchless allows on purpose (see io/unpickler.h).
+bool is_numpy_global(const std::string& g) { return g == "numpy" || g.rfind("numpy.", 0) == 0; }
+
+// The globals in `pickle` that torch.load(weights_only=True) refuses, in order
+// of first use, or nullopt when the pickle cannot be read. One read in the
+// default (inert) mode, listing every global it names.
+std::optional<std::vector<std::string>> globals_torch_refuses(std::string_view pickle) {
+  std::unordered_set<std::string> torch_allows;
+  for (const auto& g : io::default_safe_globals())
+    if (!is_numpy_global(g)) torch_allows.insert(g);
+  std::vector<std::string> refused;
+  std::unordered_set<std::string> seen;
+  io::UnpickleOptions o;
+  o.persistent_load = [](const ValuePtr&) { return Value::none(); };  // storages do not matter here
+  o.on_global = [&](const std::string& g) {
+    const std::string root = g.substr(0, g.find('.'));
+    const bool blocked = root == "sys" || root == "os" || root == "posix" || root == "nt";
+    if ((blocked || !torch_allows.count(g)) && seen.insert(g).second) refused.push_back(g);
+  };
+  try {
+    io::unpickle(pickle, o);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  return refused;
+}
+
+// The object pickle of a torch checkpoint: data.pkl in a zip, the fourth
+// pickle of a legacy stream (after magic number, protocol version, sys info).
+std::optional<std::vector<std::string>> globals_torch_refuses_in(const std::string& path, bool is_zip) {
+  try {
+    if (is_zip) {
+      io::ZipReader zip = io::ZipReader::open(path);
+      return globals_torch_refuses(zip.read(zip.archive_prefix() + "/data.pkl"));
+    }
+    const auto file = io::MappedFile::open(path);
+    std::string_view bytes(reinterpret_cast<const char*>(file->data()), file->size());
+    io::UnpickleOptions plain;
+    plain.safe = true;
+    for (int header = 0; header < 3; ++header) {
+      size_t used = 0;
+      io::unpickle(bytes, plain, &used);
+      bytes.remove_prefix(used);
+    }
+    return globals_torch_refuses(bytes);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + printable(x);
+  return s;
+}
+
 int fail(const std::string& msg) {
-  std::printf("FAILED: %s\n", msg.c_str());
+  std::printf("FAILED: %s\n", printable(msg).c_str());
   return 1;
 }
 
@@ -89,7 +162,7 @@ int run_verify(const std::vector<std::string>& argv) {
     std::string head;
     {
       FILE* f = std::fopen(path.c_str(), "rb");
-      if (!f) throw std::runtime_error(path + ": cannot open");
+      if (!f) throw std::runtime_error(path + ": cannot open: " + std::strerror(errno));
       char b[4];
       const size_t n = std::fread(b, 1, 4, f);
       std::fclose(f);
@@ -131,13 +204,34 @@ int run_verify(const std::vector<std::string>& argv) {
   if (!is_zip) records = ck.storages.size();
 
   Walk w;
-  std::set<const Value*> active;
-  w.go(ck.root, "root", active);
+  w.go(ck.root, {nullptr, "root"});
   if (!w.problems.empty()) return fail(path + ": " + w.problems[0]);
 
+  // torchless's safe mode allows numpy scalars and arrays, torch's does not:
+  // say what torch.load(weights_only=True) itself will do.
+  const auto refused = globals_torch_refuses_in(path, is_zip);
+  bool only_numpy = refused && !refused->empty();
+  if (refused)
+    for (const auto& g : *refused) only_numpy = only_numpy && is_numpy_global(g);
+  std::string weights_only;
+  if (unsafe_reason.empty() && refused && refused->empty()) {
+    weights_only = "safe (loads with torch.load(weights_only=True))";
+  } else if (unsafe_reason.empty() && only_numpy) {
+    weights_only = "safe for torchless (--safe allows numpy values), but torch.load(weights_only=True) refuses the "
+                   "numpy globals " + join(*refused) +
+                   ": allow them with torch.serialization.add_safe_globals, or use weights_only=False if you "
+                   "trust the file";
+  } else if (unsafe_reason.empty()) {  // the torch-allowlist scan failed: say only what we know
+    weights_only = "safe for torchless --safe (torch.load(weights_only=True) may still refuse numpy globals)";
+  } else if (refused && !refused->empty()) {
+    weights_only = "NOT safe, needs weights_only=False: torch.load(weights_only=True) refuses the globals " +
+                   join(*refused);
+  } else {
+    weights_only = "NOT safe, needs weights_only=False: " + printable(unsafe_reason);
+  }
+
   std::printf("format: %s%s\n", ck.format.c_str(), is_zip ? " (structure and every CRC-32 checked)" : " (no checksums in this format)");
-  if (unsafe_reason.empty()) std::printf("weights_only: safe (loads with torch.load(weights_only=True))\n");
-  else std::printf("weights_only: NOT safe, needs weights_only=False: %s\n", unsafe_reason.c_str());
+  std::printf("weights_only: %s\n", weights_only.c_str());
   std::printf("OK: %zu records, %zu tensors, %lld bytes\n", records, w.tensors.size(), static_cast<long long>(w.bytes));
   return 0;
 }
@@ -148,11 +242,14 @@ extern const Command kVerifyCommand = {
     "verify", "check a checkpoint's integrity (zip, CRCs, pickle, storages)",
     "usage: torchless verify FILE\n"
     "  Checks a torch checkpoint without trusting it: the zip structure and every\n"
-    "  record's CRC-32, that data.pkl parses (and whether it is weights_only-safe),\n"
-    "  that every storage record exists with the right length and every tensor lies\n"
-    "  inside its storage. Legacy files (no CRCs) and .safetensors files are checked\n"
-    "  as far as their format allows. Prints 'OK: N records, M tensors, K bytes' and\n"
-    "  exits 0, or 'FAILED: ...' naming the problem and exits 1.\n",
+    "  record's CRC-32, that data.pkl parses, that every storage record exists with\n"
+    "  the right length and every tensor lies inside its storage. Legacy files (no\n"
+    "  CRCs) and .safetensors files are checked as far as their format allows.\n"
+    "  For torch files it also says whether torch.load(weights_only=True) accepts the\n"
+    "  file, listing the globals it would refuse; numpy scalars and arrays pass\n"
+    "  torchless's --safe but need torch.serialization.add_safe_globals in torch.\n"
+    "  Prints 'OK: N records, M tensors, K bytes' and exits 0, or 'FAILED: ...'\n"
+    "  naming the problem and exits 1.\n",
     run_verify};
 
 }  // namespace torchless::cli

@@ -441,6 +441,7 @@ class Unpickler {
   // ---- globals and calls ----
   ValuePtr make_global(std::string module, std::string name) {
     auto [m, n] = map_py2_name(std::move(module), std::move(name));
+    if (opt_.on_global) opt_.on_global(m + "." + n);
     if (opt_.safe) {
       std::string full = m + "." + n;
       std::string root = m.substr(0, m.find('.'));

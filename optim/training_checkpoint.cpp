@@ -21,11 +21,28 @@ ValuePtr str_list(const std::vector<std::string>& items) {
   return l;
 }
 
-double number_or(const ValuePtr& d, const char* key, double def) {
+// Absent and None both mean "not saved".
+ValuePtr entry(const ValuePtr& d, const char* key) {
   ValuePtr v = d->get(key);
-  if (!v || v->is_none()) return def;
-  if (v->is_tensor()) return v->tensor.item();
-  return v->as_number();
+  return v && !v->is_none() ? v : nullptr;
+}
+
+// `read(v)` of the entry, its errors naming the entry ("hparams 'lr': expected
+// a number, got str") instead of only what was wrong with some value.
+template <class F>
+auto read_entry(const std::string& where, const ValuePtr& v, F&& read) -> decltype(read(v)) {
+  try {
+    return read(v);
+  } catch (const std::exception& e) {
+    bad(where + ": " + e.what());
+  }
+}
+
+double as_number(const ValuePtr& v) { return v->is_tensor() ? v->tensor.item() : v->as_number(); }
+
+double number_or(const ValuePtr& d, const char* key, double def, const std::string& where) {
+  ValuePtr v = entry(d, key);
+  return v ? read_entry(where + "'" + key + "'", v, as_number) : def;
 }
 
 }  // namespace
@@ -56,21 +73,29 @@ io::ValuePtr make_training_checkpoint(const TrainingState& st, const nn::Module&
 }
 
 HyperParams read_hparams(const io::ValuePtr& ck, HyperParams hp) {
-  ValuePtr h = ck && ck->is_dict() ? ck->get("hparams") : nullptr;
+  // Not torchless's 'hparams' (a Python script's own object): nothing to read.
+  ValuePtr h = ck && ck->is_dict() ? entry(ck, "hparams") : nullptr;
   if (!h || !h->is_dict()) return hp;
-  hp.lr = number_or(h, "lr", hp.lr);
-  hp.dropout = number_or(h, "dropout", hp.dropout);
-  if (ValuePtr b = h->get("batch_size")) hp.batch_size = b->as_int();
-  if (ValuePtr s = h->get("seed")) hp.seed = s->as_int();
-  if (ValuePtr v = h->get("validation"); v && v->kind == Value::Kind::Str) hp.validation = v->s;
-  if (ValuePtr f = h->get("frozen"); f && f->kind == Value::Kind::List) {
+  const std::string where = "hparams ";
+  hp.lr = number_or(h, "lr", hp.lr, where);
+  hp.dropout = number_or(h, "dropout", hp.dropout, where);
+  const auto as_int = [](const ValuePtr& v) { return v->as_int(); };
+  if (ValuePtr b = entry(h, "batch_size")) hp.batch_size = read_entry(where + "'batch_size'", b, as_int);
+  if (ValuePtr s = entry(h, "seed")) hp.seed = read_entry(where + "'seed'", s, as_int);
+  if (ValuePtr v = entry(h, "validation"))
+    hp.validation = read_entry(where + "'validation'", v, [](const ValuePtr& x) { return x->as_str(); });
+  if (ValuePtr f = entry(h, "frozen")) {
+    // A silently ignored list would train what the saved run kept frozen.
+    if (f->kind != Value::Kind::List && f->kind != Value::Kind::Tuple)
+      bad(where + "'frozen' is a " + f->kind_name() + ", expected a list of module names");
     hp.frozen.clear();
-    for (const auto& m : f->items) hp.frozen.push_back(m->as_str());
+    for (const auto& m : f->items)
+      hp.frozen.push_back(read_entry(where + "'frozen'", m, [](const ValuePtr& x) { return x->as_str(); }));
   }
   return hp;
 }
 
-TrainingState load_training_checkpoint(const io::ValuePtr& ck, nn::Module& model, Adam& opt, std::string* prefix_note) {
+TrainingState read_training_state(const io::ValuePtr& ck) {
   if (!ck || !ck->is_dict()) bad("expected a dict {epoch, valid_loss_min, state_dict, optimizer}");
   for (const char* key : {"epoch", "state_dict", "optimizer"})
     if (!ck->get(key)) {
@@ -79,18 +104,31 @@ TrainingState load_training_checkpoint(const io::ValuePtr& ck, nn::Module& model
       bad(std::string("no '") + key + "' entry (keys: " + keys + ")");
     }
   TrainingState st;
-  st.epoch = ck->at("epoch")->as_int();
+  st.epoch = read_entry("'epoch'", ck->at("epoch"), [](const ValuePtr& v) { return v->as_int(); });
   if (st.epoch < 0) bad("negative epoch " + std::to_string(st.epoch));
-  st.valid_loss_min = number_or(ck, "valid_loss_min", std::numeric_limits<double>::infinity());
-  st.train_loss = number_or(ck, "train_loss", std::numeric_limits<double>::quiet_NaN());
-  st.valid_loss = number_or(ck, "valid_loss", std::numeric_limits<double>::quiet_NaN());
-  st.valid_accuracy = number_or(ck, "valid_accuracy", std::numeric_limits<double>::quiet_NaN());
-  if (ValuePtr rng = ck->get("rng_state"); rng && rng->is_tensor()) {
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  st.valid_loss_min = number_or(ck, "valid_loss_min", inf, "");
+  st.train_loss = number_or(ck, "train_loss", nan, "");
+  st.valid_loss = number_or(ck, "valid_loss", nan, "");
+  st.valid_accuracy = number_or(ck, "valid_accuracy", nan, "");
+  if (ValuePtr rng = entry(ck, "rng_state")) {
+    if (!rng->is_tensor()) bad("'rng_state' is a " + rng->kind_name() + ", expected a uint8 tensor");
     Tensor t = rng->tensor.contiguous();
     if (t.dtype() != DType::UInt8) bad("'rng_state' is not a uint8 tensor");
     st.rng_state = std::string(static_cast<const char*>(t.raw_data()), static_cast<size_t>(t.numel()));
+    // Checked now, so that a bad one fails before any training.
+    try {
+      Generator().set_state(*st.rng_state);
+    } catch (const std::exception& e) {
+      bad(std::string("'rng_state': ") + e.what());
+    }
   }
   st.hparams = read_hparams(ck);
+  return st;
+}
+
+TrainingState load_training_checkpoint(const io::ValuePtr& ck, nn::Module& model, Adam& opt, std::string* prefix_note) {
+  TrainingState st = read_training_state(ck);
   bool stripped = false;
   nn::StateDict sd = nn::model_state_dict_of(ck, "checkpoint 'state_dict'", &stripped);
   if (stripped && prefix_note) *prefix_note = "stripped the 'module.' prefix (a DataParallel-wrapped model's state_dict)";

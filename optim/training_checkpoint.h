@@ -38,8 +38,17 @@ struct TrainingState {
 };
 
 /// The recipe stored under a checkpoint's 'hparams', each entry that is
-/// present replacing the one in `defaults` (Python-written checkpoints have none).
+/// present (and not None) replacing the one in `defaults` (Python-written
+/// checkpoints have none). Checks types, not ranges: throws
+/// std::invalid_argument naming the entry ("checkpoint: hparams 'lr': expected
+/// a number, got str").
 HyperParams read_hparams(const io::ValuePtr& ck, HyperParams defaults = {});
+
+/// Everything load_training_checkpoint reads except the weights and the
+/// optimizer state, without a model: the entries are there and of the right
+/// kind, the epoch is not negative, 'rng_state' is a generator state.
+/// Throws std::invalid_argument naming the entry.
+TrainingState read_training_state(const io::ValuePtr& ck);
 
 /// Builds the checkpoint dict.
 io::ValuePtr make_training_checkpoint(const TrainingState& st, const nn::Module& model, const Adam& opt);
