@@ -7,15 +7,15 @@
 #include <cstring>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <sstream>
-#include <thread>
 
 #include "cli/args.h"
 #include "cli/ckpt_util.h"
 #include "cli/commands.h"
+#include "cli/metrics_csv.h"
 #include "cli/progress.h"
+#include "cli/train_options.h"
 #include "core/generator.h"
 #include "core/ops.h"
 #include "io/checked_file.h"
@@ -32,65 +32,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kMetricsHeader = "epoch,train_loss,valid_loss,valid_accuracy,samples_per_s";
-// The flags' ranges, also applied to the hyper-parameters a resumed checkpoint carries.
-constexpr int64_t kMaxBatch = int64_t{1} << 20;
-constexpr double kMaxLr = 1e3;
-
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
-std::string join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
-  return out;
-}
-
-std::string fmt(double x) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%g", x);
-  return buf;
-}
-
-std::optional<int64_t> int_flag(const Args& args, const char* flag, int64_t min, int64_t max) {
-  if (!args.has(flag)) return std::nullopt;
-  return args.integer(flag, 0, min, max);
-}
-
-std::optional<double> real_flag(const Args& args, const char* flag, double min, double max) {
-  if (!args.has(flag)) return std::nullopt;
-  return args.real(flag, 0, min, max);
-}
-
 // "--resume FILE: what", once: io::load's errors start with the file name
 // already, the checkpoint reader's with "checkpoint: ".
 std::string with_file(const std::string& flag, const std::string& path, std::string what) {
   for (const std::string& prefix : {path + ": ", std::string("checkpoint: ")})
     if (what.rfind(prefix, 0) == 0) what.erase(0, prefix.size());
   return flag + " " + path + ": " + what;
-}
-
-// Why freezing `modules` leaves nothing sensible to train ("" when it does
-// not): an unknown module, or every parameter frozen, which would otherwise
-// fail only at the first backward().
-std::string freeze_problem(const std::vector<std::string>& modules) {
-  Generator g;
-  nn::FashionClassifier probe(0.0, &g);
-  try {
-    optim::freeze(probe, modules);
-  } catch (const std::invalid_argument& e) {
-    std::string what = e.what();
-    if (what.rfind("freeze: ", 0) == 0) what.erase(0, 8);
-    return what;
-  }
-  for (const auto& [name, t] : probe.named_parameters())
-    if (t.requires_grad()) return "";
-  return "every parameter is frozen: nothing to train";
 }
 
 void make_dirs(const std::string& dir, const std::string& flag) {
@@ -125,8 +72,8 @@ void init_from(nn::Module& model, const std::string& path, bool strict) {
                              (strict ? " (use --non-strict to load what matches)" : ""));
   }
   std::printf("--init %s: loaded %zu tensor(s)", path.c_str(), sd.size() - r.unexpected_keys.size());
-  if (!r.missing_keys.empty()) std::printf("; missing keys: %s", join(r.missing_keys).c_str());
-  if (!r.unexpected_keys.empty()) std::printf("; unexpected keys: %s", join(r.unexpected_keys).c_str());
+  if (!r.missing_keys.empty()) std::printf("; missing keys: %s", join_list(r.missing_keys).c_str());
+  if (!r.unexpected_keys.empty()) std::printf("; unexpected keys: %s", join_list(r.unexpected_keys).c_str());
   std::printf("\n");
 }
 
@@ -169,7 +116,6 @@ void check_not_directory(const std::string& path) {
 // Fails before any training if a checkpoint could not be written there
 // (the temp file an atomic save starts with is created and removed).
 void check_writable(const std::string& path) {
-  check_not_directory(path);
   try {
     io::AtomicFileWriter probe(path);  // destroyed uncommitted: removed, `path` untouched
   } catch (const std::exception& e) {
@@ -177,136 +123,16 @@ void check_writable(const std::string& path) {
   }
 }
 
-// Two spellings of one file ("ck/a.pt", "./ck/../ck/a.pt"), existing or not.
-bool same_file(const std::string& a, const std::string& b) {
-  std::error_code ea, eb;
-  const fs::path ca = fs::weakly_canonical(a, ea), cb = fs::weakly_canonical(b, eb);
-  if (ea || eb) return fs::path(a).lexically_normal() == fs::path(b).lexically_normal();
-  return ca == cb;
-}
-
-// Rows are appended; a file that is there must be empty or one of these CSVs,
-// checked before anything is written: another file would be spoilt.
-void check_metrics_file(const std::string& path) {
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0) return;  // created later, after the checkpoint folder
-  if (S_ISDIR(st.st_mode)) throw std::runtime_error("--metrics " + path + ": is a directory");
-  if (!S_ISREG(st.st_mode) || st.st_size == 0) return;  // /dev/stdout, a pipe: nothing to read back
-  std::ifstream in(path, std::ios::binary);
-  std::string first;
-  if (!in || !std::getline(in, first)) throw std::runtime_error("--metrics " + path + ": cannot read it");
-  if (!first.empty() && first.back() == '\r') first.pop_back();
-  if (first != kMetricsHeader) {
-    if (first.size() > 60) first = first.substr(0, 60) + "...";
-    throw std::runtime_error("--metrics " + path + ": the file is not empty and is not a metrics CSV (its first " +
-                             "line is '" + first + "', not '" + kMetricsHeader +
-                             "'); refusing to append to it: name a new file, or one an earlier run wrote");
-  }
-}
-
-class MetricsCsv {
- public:
-  // Appends; the header goes first only into a new or empty file.
-  explicit MetricsCsv(const std::string& path) : path_(path) {
-    if (path.empty()) return;
-    check_metrics_file(path);
-    struct stat st {};
-    const bool has_rows = stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
-    bool ends_in_newline = true;
-    if (has_rows) {
-      std::ifstream in(path, std::ios::binary);
-      char last = '\n';
-      in.seekg(-1, std::ios::end);
-      in.get(last);
-      ends_in_newline = last == '\n';
-    }
-    out_.open(path, std::ios::app);
-    if (!out_) throw std::runtime_error("--metrics " + path + ": cannot open for appending: " + std::strerror(errno));
-    if (!has_rows) out_ << kMetricsHeader << "\n";
-    else if (!ends_in_newline) out_ << "\n";  // a last row cut short would swallow the first new one
-    out_.flush();
-    if (!out_) throw std::runtime_error("--metrics " + path_ + ": write failed");
-  }
-  void row(int64_t epoch, double train_loss, double valid_loss, double acc, double sps) {
-    if (path_.empty()) return;
-    char line[200];
-    std::snprintf(line, sizeof line, "%lld,%.6f,%.6f,%.4f,%.1f\n", static_cast<long long>(epoch), train_loss,
-                  valid_loss, acc, sps);
-    out_ << line;
-    out_.flush();
-    if (!out_) throw std::runtime_error("--metrics " + path_ + ": write failed");
-  }
-
- private:
-  std::string path_;
-  std::ofstream out_;
-};
-
 int run_train(const std::vector<std::string>& argv) {
-  Args args(argv,
-            {"--data", "--epochs", "--batch-size", "--lr", "--dropout", "--seed", "--threads", "--device",
-             "--validation", "--warmup-epochs", "--checkpoint-dir", "--checkpoint", "--resume", "--init", "--freeze",
-             "--metrics", "--train-size", "--valid-size"},
-            {"--non-strict", "--no-checkpoints"});
-  if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional()[0] + "'");
-  if (args.has("--resume") && args.has("--init")) throw UsageError("--resume and --init cannot be combined");
-
-  // Every flag is checked before any file is read, so a bad one is always a
-  // usage error. "" is no path ("--checkpoint-dir ''" would write to /).
-  const auto path_flag = [&](const char* flag, const std::string& def) {
-    const std::string v = args.str(flag, def);
-    if (args.has(flag) && v.empty()) throw UsageError(std::string(flag) + " needs a path, got ''");
-    return v;
-  };
-  const std::string data_dir = path_flag("--data", io::default_fashion_mnist_dir());
-  const int64_t epochs = args.integer("--epochs", 3, 0, 1000000);
-  const auto batch_flag = int_flag(args, "--batch-size", 1, kMaxBatch);
-  const auto lr_flag = real_flag(args, "--lr", 0, kMaxLr);
-  const auto dropout_flag = real_flag(args, "--dropout", 0, 1);
-  const auto seed_flag = int_flag(args, "--seed", 0, INT64_MAX);
-  const auto validation_flag = args.opt("--validation");
-  if (validation_flag && *validation_flag != "split" && *validation_flag != "test")
-    throw UsageError("--validation must be 'split' or 'test', got '" + *validation_flag + "'");
-  std::optional<std::vector<std::string>> freeze_flag;
-  if (auto f = args.opt("--freeze")) {
-    freeze_flag = split_list(*f);
-    if (const std::string why = freeze_problem(*freeze_flag); !why.empty())
-      throw UsageError("--freeze " + *f + ": " + why);
-  }
-  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
-  const int64_t threads = args.integer("--threads", hw, 1, 1024);
-  const int64_t warmup = args.integer("--warmup-epochs", 0, 0, 1000);
-  const int64_t train_size = args.integer("--train-size", 0, 0, INT64_MAX);
-  const int64_t valid_size = args.integer("--valid-size", 0, 0, INT64_MAX);
-  const std::string device = args.str("--device", "cpu");
-  bool cuda = false;
-  try {
-    cuda = Device::parse(device).is_cuda();
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(std::string("--device: ") + e.what());
-  }
-  if (cuda)
-    throw UsageError("--device " + device + ": " +
-                     (cuda_built() ? "CUDA training is not available yet" : "this torchless was built without CUDA") +
-                     "; use --device cpu");
-  const bool save_checkpoints = !args.has("--no-checkpoints");
-  const std::string ck_dir = path_flag("--checkpoint-dir", "checkpoints");
-  const std::string latest_path = path_flag("--checkpoint", ck_dir + "/current_checkpoint.pt");
-  const std::string best_path = ck_dir + "/best_model.pt";
-  const std::string metrics_path = path_flag("--metrics", "");
-  std::optional<std::string> resume_path, init_path;
-  if (args.has("--resume")) resume_path = path_flag("--resume", "");
-  if (args.has("--init")) init_path = path_flag("--init", "");
-  if (save_checkpoints && same_file(latest_path, best_path))
-    throw UsageError("--checkpoint " + latest_path + " is where the best model goes too (--checkpoint-dir " + ck_dir +
-                     "): each epoch would overwrite it");
-  if (!metrics_path.empty() && save_checkpoints &&
-      (same_file(metrics_path, latest_path) || same_file(metrics_path, best_path)))
-    throw UsageError("--metrics " + metrics_path + " is a checkpoint's path too");
+  const TrainOptions o = parse_train_options(argv);
+  const std::string &data_dir = o.data_dir, &ck_dir = o.ck_dir, &latest_path = o.latest_path,
+                    &best_path = o.best_path, &metrics_path = o.metrics_path;
+  const auto &resume_path = o.resume_path, &init_path = o.init_path;
+  const int64_t epochs = o.epochs, threads = o.threads;
+  const bool save_checkpoints = o.save_checkpoints;
 
   // A resumed run takes its recipe from the checkpoint unless a flag overrides
   // it; what it takes gets the flags' checks, and errors name the file.
-  optim::HyperParams hp;
   io::ValuePtr resume_ck;
   optim::TrainingState saved;
   if (resume_path) {
@@ -323,32 +149,8 @@ int run_train(const std::vector<std::string>& argv) {
                        " already finished epoch " + std::to_string(saved.epoch) +
                        "; --epochs is the total number of epochs, not how many more to train (pass --epochs " +
                        std::to_string(saved.epoch + 1) + " or more)");
-    hp = saved.hparams;
-    const auto refuse = [&](const char* field, const std::string& value, const std::string& must, const char* flag) {
-      throw std::runtime_error("--resume " + *resume_path + ": hparams '" + field + "' is " + value + ": " + must +
-                               " (pass " + flag + " to override it)");
-    };
-    if (!batch_flag && (hp.batch_size < 1 || hp.batch_size > kMaxBatch))
-      refuse("batch_size", std::to_string(hp.batch_size), "it must be between 1 and " + std::to_string(kMaxBatch),
-             "--batch-size");
-    if (!lr_flag && !(hp.lr >= 0 && hp.lr <= kMaxLr))
-      refuse("lr", fmt(hp.lr), "it must be between 0 and " + fmt(kMaxLr), "--lr");
-    if (!dropout_flag && !(hp.dropout >= 0 && hp.dropout <= 1))
-      refuse("dropout", fmt(hp.dropout), "it must be between 0 and 1", "--dropout");
-    if (!seed_flag && hp.seed < 0) refuse("seed", std::to_string(hp.seed), "it must not be negative", "--seed");
-    if (!validation_flag && hp.validation != "split" && hp.validation != "test")
-      refuse("validation", "'" + hp.validation + "'", "it must be 'split' or 'test'", "--validation");
-    if (!freeze_flag)
-      if (const std::string why = freeze_problem(hp.frozen); !why.empty())
-        refuse("frozen", "[" + join(hp.frozen) + "]", why, "--freeze");
   }
-  hp.batch_size = batch_flag.value_or(hp.batch_size);
-  hp.lr = lr_flag.value_or(hp.lr);
-  hp.dropout = dropout_flag.value_or(hp.dropout);
-  hp.seed = seed_flag.value_or(hp.seed);
-  hp.validation = validation_flag.value_or(hp.validation);
-  if (freeze_flag) hp.frozen = *freeze_flag;
-
+  const optim::HyperParams hp = resolve_recipe(o, resume_path ? &saved.hparams : nullptr, resume_path.value_or(""));
   // Destinations that cannot be written, found before anything is (the
   // folders are made and the saves probed once the data has loaded).
   if (save_checkpoints) {
@@ -366,7 +168,7 @@ int run_train(const std::vector<std::string>& argv) {
   optim::AdamOptions opts;
   opts.lr = hp.lr;
   optim::Adam opt(model.parameters(), opts);
-  if (init_path) init_from(model, *init_path, !args.has("--non-strict"));
+  if (init_path) init_from(model, *init_path, o.strict_init);
 
   optim::TrainingState st;
   st.hparams = hp;
@@ -397,7 +199,7 @@ int run_train(const std::vector<std::string>& argv) {
   }
   if (!hp.frozen.empty()) {
     optim::freeze(model, hp.frozen);
-    std::printf("Frozen: %s (requires_grad = false)\n", join(hp.frozen).c_str());
+    std::printf("Frozen: %s (requires_grad = false)\n", join_list(hp.frozen).c_str());
   }
 
   const io::Dataset full = io::load_fashion_mnist(data_dir, true);
@@ -408,8 +210,8 @@ int run_train(const std::vector<std::string>& argv) {
     train = full.slice(0, full.size() - n_valid);
     valid = full.slice(full.size() - n_valid, n_valid);
   }
-  if (train_size) train = train.slice(0, std::min(train_size, train.size()));
-  if (valid_size) valid = valid.slice(0, std::min(valid_size, valid.size()));
+  if (o.train_size) train = train.slice(0, std::min(o.train_size, train.size()));
+  if (o.valid_size) valid = valid.slice(0, std::min(o.valid_size, valid.size()));
   // An empty set would "train" with loss 0, or make a valid loss of 0 the best model.
   if (train.size() == 0 || valid.size() == 0) {
     std::string msg = "--data " + data_dir + ": " + std::to_string(full.size()) + " training and " +
@@ -437,7 +239,7 @@ int run_train(const std::vector<std::string>& argv) {
   }
   MetricsCsv metrics(metrics_path);
 
-  for (int64_t w = 0; w < warmup; ++w) {
+  for (int64_t w = 0; w < o.warmup; ++w) {
     // Warm-up epochs train a throwaway copy so they do not change the run.
     Generator wgen(static_cast<uint64_t>(hp.seed) + 1000003 * static_cast<uint64_t>(w + 1));
     nn::FashionClassifier wmodel(hp.dropout, &wgen);
@@ -490,7 +292,7 @@ int run_train(const std::vector<std::string>& argv) {
       "\"seed\": %lld, \"validation\": \"%s\", \"train_loss\": %s, \"valid_loss\": %s, \"valid_accuracy\": %s, "
       "\"valid_loss_min\": %s, \"test_accuracy\": %s, \"samples_per_s\": %.1f, \"last_epoch_samples_per_s\": %.1f}\n",
       static_cast<long long>(epochs), static_cast<long long>(start_epoch), static_cast<long long>(hp.batch_size),
-      static_cast<long long>(threads), device.c_str(), static_cast<long long>(hp.seed), hp.validation.c_str(),
+      static_cast<long long>(threads), o.device.c_str(), static_cast<long long>(hp.seed), hp.validation.c_str(),
       json_num(st.train_loss, 6).c_str(), json_num(st.valid_loss, 6).c_str(),
       json_num(st.valid_accuracy, 4).c_str(), json_num(st.valid_loss_min, 6).c_str(),
       json_num(test_accuracy, 4).c_str(), best_sps, last_sps);
