@@ -41,12 +41,6 @@ std::string printable(const std::string& s);
 std::string cut_text(const std::string& s, size_t limit);
 /// "[2, 3]"
 std::string shape_text(const Tensor& t);
-/// A Python-like repr of `v`, `depth` containers deep, of at most `limit`
-/// bytes (cut with "..."). Unlike io::repr its cost is O(limit) whatever the
-/// node: a huge string is not copied, a tensor of more than 16 elements shows
-/// as tensor(dtype [shape]) instead of its values (an expanded tensor is never
-/// materialised), and a container stops once the limit is reached.
-std::string short_repr(const io::ValuePtr& v, int depth, size_t limit);
 
 /// JSON string literal (with quotes) for UTF-8 text; control characters and
 /// invalid bytes are escaped (\u00XX), so the output is always valid JSON.

@@ -88,7 +88,7 @@ int run_convert(const std::vector<std::string>& argv) {
     std::vector<std::pair<std::string, Tensor>> tensors;
     for (const auto& [k, v] : root->entries) {
       if (!k || k->kind != Value::Kind::Str)
-        throw std::runtime_error(in + ": safetensors needs str keys, found key " + printable(short_repr(k, 1, 200)));
+        throw std::runtime_error(in + ": safetensors needs str keys, found key " + printable(io::repr(k, 1, 200)));
       if (!v || !v->is_tensor() || !v->tensor.defined())
         throw std::runtime_error(in + ": key '" + k->s + "' is of type " + (v ? v->kind_name() : "null") +
                                  ", not a tensor; safetensors holds only tensors" +

@@ -284,7 +284,7 @@ struct Inspector {
       for (size_t i = 0; i < n; ++i) {
         out += indent + "  ";
         if (v->kind == K::Dict) {
-          const std::string k = printable(short_repr(v->entries[i].first, 2, kTextLimit));
+          const std::string k = printable(io::repr(v->entries[i].first, 2, kTextLimit));
           out += k + ": ";
           text(v->entries[i].second, indent + "  ", depth + 1, id, true, static_cast<int64_t>(i), k);
         } else {
@@ -296,7 +296,7 @@ struct Inspector {
     }
     if (refers_back(v)) record(v, parent, in_dict, index, key);
     if (v->kind == K::Object) {
-      out += "object " + printable(class_of(v)) + ": " + printable(short_repr(v, 3, kTextLimit)) + "\n";
+      out += "object " + printable(class_of(v)) + ": " + printable(io::repr(v, 3, kTextLimit)) + "\n";
       return;
     }
     if (v->kind == K::Storage) {
@@ -304,7 +304,7 @@ struct Inspector {
              " bytes\n";
       return;
     }
-    out += printable(short_repr(v, 2, kTextLimit)) + "\n";
+    out += printable(io::repr(v, 2, kTextLimit)) + "\n";
   }
 
   // ---- json ----
@@ -346,12 +346,12 @@ struct Inspector {
         for (size_t i = 0; i < v->entries.size(); ++i) {
           const auto& [k, x] = v->entries[i];
           out += i ? "," : "";
-          std::string ks = k && k->kind == K::Str ? k->s : short_repr(k, 2, kJsonKeyLimit);
+          std::string ks = k && k->kind == K::Str ? k->s : io::repr(k, 2, kJsonKeyLimit);
           const bool cut_key = ks.size() > kJsonKeyLimit;
           out += "{\"key\":" + json_str(cut_key ? cut_text(ks, kJsonKeyLimit) : ks);
           if (cut_key) out += ",\"key_truncated\":true";
           out += ",\"value\":";
-          json(x, depth + 1, id, true, static_cast<int64_t>(i), short_repr(k, 2, kTextLimit));
+          json(x, depth + 1, id, true, static_cast<int64_t>(i), io::repr(k, 2, kTextLimit));
           out += "}";
         }
         out += "]}";
@@ -371,7 +371,7 @@ struct Inspector {
       }
       case K::Object:
         out += "{\"type\":\"object\",\"class\":" + json_str(class_of(v)) +
-               ",\"repr\":" + json_str(short_repr(v, 3, kJsonLimit)) + "}";
+               ",\"repr\":" + json_str(io::repr(v, 3, kJsonLimit)) + "}";
         return;
       case K::None: out += "{\"type\":\"None\",\"value\":null}"; return;
       case K::Bool: out += std::string("{\"type\":\"bool\",\"value\":") + (v->b ? "true" : "false") + "}"; return;

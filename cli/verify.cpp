@@ -67,7 +67,7 @@ struct Walk {
       return;
     }
     for (size_t i = 0; i < v->items.size(); ++i) go(v->items[i], {&where, "[" + std::to_string(i) + "]"});
-    for (const auto& [k, x] : v->entries) go(x, {&where, "[" + printable(short_repr(k, 1, 64)) + "]"});
+    for (const auto& [k, x] : v->entries) go(x, {&where, "[" + printable(io::repr(k, 1, 64)) + "]"});
     if (v->args) go(v->args, {&where, ".args"});
     if (v->state) go(v->state, {&where, ".state"});
   }

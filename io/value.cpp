@@ -183,22 +183,35 @@ std::string bytes_repr(const std::string& s) {
   return out + q;
 }
 
+// A tensor with more values than this prints as its dtype and shape.
+constexpr int64_t kTensorValues = 16;
+
+// At most `limit` bytes of s, not cutting a UTF-8 character.
+std::string utf8_prefix(const std::string& s, size_t limit) {
+  if (s.size() <= limit) return s;
+  size_t n = limit;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xc0) == 0x80) --n;
+  return s.substr(0, n);
+}
+
 struct Repr {
   std::string out;
+  // Memo sharing lets a small pickle describe an exponentially large tree,
+  // and one string or tensor can be huge: the work stays O(limit), whatever
+  // the value (a caller cuts the text at the limit).
+  size_t limit;
   std::unordered_set<const Value*> active;  // containers being printed: cycles print as "..."
-  // Memo sharing lets a small pickle describe an exponentially large tree;
-  // stop printing rather than exhaust memory.
-  static constexpr size_t kMaxChars = size_t(4) << 20;
 
+  bool full() const { return out.size() > limit; }
   void seq(const std::vector<ValuePtr>& v, int depth) {
-    for (size_t i = 0; i < v.size(); ++i) {
+    for (size_t i = 0; i < v.size() && !full(); ++i) {
       if (i) out += ", ";
       go(v[i], depth);
     }
   }
   void pairs(const std::vector<std::pair<ValuePtr, ValuePtr>>& e, int depth) {
     out += "{";
-    for (size_t i = 0; i < e.size(); ++i) {
+    for (size_t i = 0; i < e.size() && !full(); ++i) {
       if (i) out += ", ";
       go(e[i].first, depth);
       out += ": ";
@@ -209,22 +222,23 @@ struct Repr {
 
   void go(const ValuePtr& v, int depth) {
     using K = Value::Kind;
-    if (out.size() > kMaxChars) return;
+    if (full()) return;
     if (!v) { out += "<null>"; return; }
     switch (v->kind) {
       case K::None: out += "None"; return;
       case K::Bool: out += v->b ? "True" : "False"; return;
       case K::Int: out += std::to_string(v->i); return;
       case K::BigInt:
-        // Python refuses int->str beyond 4300 digits too.
-        out += v->s.size() <= 1785 ? bigint_decimal(v->s)
+        // Python refuses int->str beyond 4300 digits too; the digits cost
+        // quadratic time, so none that could not fit are computed.
+        out += v->s.size() <= 1785 && v->s.size() * 2 <= limit ? bigint_decimal(v->s)
                                    : "<int of " + std::to_string(v->s.size()) + " bytes>";
         return;
       case K::Float: out += float_repr(v->f); return;
-      case K::Str: out += str_repr(v->s); return;
+      case K::Str: out += str_repr(utf8_prefix(v->s, limit)); return;
       case K::Bytes:
-        if (v->cls.empty()) out += bytes_repr(v->s);
-        else out += "bytearray(" + bytes_repr(v->s) + ")";
+        if (v->cls.empty()) out += bytes_repr(v->s.substr(0, limit));
+        else out += "bytearray(" + bytes_repr(v->s.substr(0, limit)) + ")";
         return;
       case K::Global: out += v->s + "." + v->name; return;
       case K::Storage:
@@ -232,7 +246,11 @@ struct Repr {
                std::to_string(v->storage.nbytes()) + " bytes>";
         return;
       case K::Tensor:
-        out += v->tensor.defined() ? torchless::to_string(v->tensor) : "tensor(<undefined>)";
+        // to_string reads every element (an expanded tensor may have 10^10).
+        if (v->tensor.defined() && v->tensor.numel() > kTensorValues)
+          out += "tensor(" + std::string(dtype_name(v->tensor.dtype())) + " " + shape_str(v->tensor.sizes()) + ")";
+        else
+          out += v->tensor.defined() ? torchless::to_string(v->tensor) : "tensor(<undefined>)";
         return;
       default: break;
     }
@@ -431,11 +449,13 @@ std::vector<std::string> Value::keys() const {
   return out;
 }
 
-std::string repr(const ValuePtr& v, int max_depth) {
-  Repr r;
+std::string repr(const ValuePtr& v, int max_depth, size_t max_chars) {
+  Repr r{"", max_chars, {}};
   r.go(v, max_depth);
-  if (r.out.size() > Repr::kMaxChars) r.out += "...";
-  return r.out;
+  if (r.out.size() <= max_chars) return r.out;
+  size_t n = max_chars;
+  while (n > 0 && (static_cast<unsigned char>(r.out[n]) & 0xc0) == 0x80) --n;  // not inside a UTF-8 character
+  return r.out.substr(0, n) + "...";
 }
 
 }  // namespace torchless::io

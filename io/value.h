@@ -89,7 +89,10 @@ struct Value {
   std::vector<std::string> keys() const;
 };
 
-/// Python-like repr, for error messages and `torchless inspect`.
-std::string repr(const ValuePtr& v, int max_depth = 8);
+/// Python-like repr, for error messages and `torchless inspect`: containers
+/// below max_depth print as "...", tensors of more than 16 values as their
+/// dtype and shape, and the text is cut at max_chars (then ends in "...").
+/// Costs O(max_chars) whatever the value (shared or huge subtrees included).
+std::string repr(const ValuePtr& v, int max_depth = 8, size_t max_chars = size_t{4} << 20);
 
 }  // namespace torchless::io
