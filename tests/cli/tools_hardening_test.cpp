@@ -251,6 +251,7 @@ TEST(ExpandedTensors, InspectSummarisesWithoutMaterialising) {
   EXPECT_EQ(r.out.find("bad_alloc"), std::string::npos) << r.out;
   EXPECT_FALSE(fs::exists(dir / "one.safetensors"));
 
+#if !defined(__SANITIZE_ADDRESS__)  // needs the address-space cap that cli() drops under ASan
   // Fits this machine, not the 3 GB allowed here: the failed allocation names the tensor too.
   ValuePtr two = Value::dict();
   two->set("w", Value::from_tensor(torchless::ones({3})));
@@ -261,6 +262,7 @@ TEST(ExpandedTensors, InspectSummarisesWithoutMaterialising) {
   EXPECT_NE(r.out.find("'t' of shape [20000, 20000, 3]"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("4800000000 bytes"), std::string::npos) << r.out;
   EXPECT_FALSE(fs::exists(dir / "two.safetensors"));
+#endif
 }
 
 // ---------------------------------------------------------------- 4. weights_only
