@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "io/safetensors.h"
+#include "io/utf8.h"
 #include "nn/state_dict.h"
 
 namespace torchless::cli {
@@ -89,10 +90,8 @@ std::string printable(const std::string& s) {
     if (c == '\t') { out += "\\t"; ++i; continue; }
     if (c < 0x20 || c == 0x7f) { esc(c); ++i; continue; }
     if (c < 0x80) { out += static_cast<char>(c); ++i; continue; }
-    const size_t len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    bool ok = len && i + len <= n;
-    for (size_t k = 1; ok && k < len; ++k) ok = (p[i + k] & 0xc0) == 0x80;
-    if (!ok) { esc(c); ++i; continue; }
+    const size_t len = io::utf8_sequence_length(p, i, n);
+    if (!len) { esc(c); ++i; continue; }
     if (c == 0xc2 && p[i + 1] < 0xa0) {  // U+0080..U+009F: C1 controls (0x9b is a CSI)
       esc(p[i + 1]);
     } else {
@@ -102,20 +101,6 @@ std::string printable(const std::string& s) {
   }
   return out;
 }
-
-std::string cut_text(const std::string& s, size_t limit) {
-  if (s.size() <= limit) return s;
-  size_t n = limit - 3;
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xc0) == 0x80) --n;
-  return s.substr(0, n) + "...";
-}
-
-std::string shape_text(const Tensor& t) {
-  std::string s = "[";
-  for (int64_t d = 0; d < t.dim(); ++d) s += (d ? ", " : "") + std::to_string(t.size(d));
-  return s + "]";
-}
-
 
 std::string json_str(const std::string& s) {
   std::string out = "\"";
@@ -137,10 +122,8 @@ std::string json_str(const std::string& s) {
     }
     if (c < 0x80) { out += static_cast<char>(c); ++i; continue; }
     // Validate a UTF-8 sequence; escape stray bytes as U+00XX.
-    size_t len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    bool ok = len && i + len <= n;
-    for (size_t k = 1; ok && k < len; ++k) ok = (p[i + k] & 0xc0) == 0x80;
-    if (ok) {
+    const size_t len = io::utf8_sequence_length(p, i, n);
+    if (len) {
       out.append(s, i, len);
       i += len;
     } else {

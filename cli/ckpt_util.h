@@ -37,10 +37,6 @@ std::string naming_file(const std::string& path, const std::string& msg);
 /// UTF-8 become \xNN (\n, \r, \t for those three); other text is unchanged.
 std::string printable(const std::string& s);
 
-/// `s` cut to at most `limit` bytes (>= 4; on a UTF-8 boundary), ending in "..." when cut.
-std::string cut_text(const std::string& s, size_t limit);
-/// "[2, 3]"
-std::string shape_text(const Tensor& t);
 
 /// JSON string literal (with quotes) for UTF-8 text; control characters and
 /// invalid bytes are escaped (\u00XX), so the output is always valid JSON.

@@ -106,7 +106,7 @@ int run_convert(const std::vector<std::string>& argv) {
       const long double need = static_cast<long double>(t.numel()) * element_size(t.dtype());
       if (need > largest_need) largest = &kt, largest_need = need;
       if (need > static_cast<long double>(t.storage().nbytes()) && memory && need > static_cast<long double>(memory))
-        throw std::runtime_error(in + ": tensor '" + printable(kt.first) + "' of shape " + shape_text(t) + " (" +
+        throw std::runtime_error(in + ": tensor '" + printable(kt.first) + "' of shape " + shape_str(t.sizes()) + " (" +
                                  std::string(dtype_name(t.dtype())) + ", a view of " +
                                  std::to_string(t.storage().nbytes()) + " bytes) would need " + bytes_str(need) +
                                  " as the contiguous data safetensors stores, more than this machine's memory (" +
@@ -118,7 +118,7 @@ int run_convert(const std::vector<std::string>& argv) {
     } catch (const std::bad_alloc& e) {
       std::string msg = out + ": " + e.what() + " while writing safetensors (every tensor is stored contiguously)";
       if (largest)
-        msg += "; the largest, '" + printable(largest->first) + "' of shape " + shape_text(largest->second) +
+        msg += "; the largest, '" + printable(largest->first) + "' of shape " + shape_str(largest->second.sizes()) +
                ", needs " + bytes_str(largest_need);
       throw std::runtime_error(msg);
     }

@@ -13,6 +13,7 @@
 
 #include "cli/args.h"
 #include "cli/ckpt_util.h"
+#include "io/utf8.h"
 #include "cli/commands.h"
 #include "io/safetensors.h"
 #include "io/torch_rebuild.h"
@@ -172,7 +173,7 @@ struct Inspector {
     auto it = storage_location.find(t.storage().id());
     s.device = printable(it != storage_location.end() ? it->second : default_location);
     s.sizes.assign(t.sizes().begin(), t.sizes().end());
-    s.shape = shape_text(t);
+    s.shape = shape_str(t.sizes());
     s.numel = t.numel();
     if (s.numel == 0) return s;
     // An expanded tensor (stride 0) repeats its values: summarise the compact
@@ -230,22 +231,22 @@ struct Inspector {
   static std::string class_of(const ValuePtr& v) {
     if (v->kind == K::Object) {
       if (v->callable && v->callable->kind == K::Global)  // names from the file: never copy all of a huge one
-        return cut_text(v->callable->s.substr(0, kTextLimit) + "." + v->callable->name.substr(0, kTextLimit),
+        return io::utf8_cut(v->callable->s.substr(0, kTextLimit) + "." + v->callable->name.substr(0, kTextLimit),
                         kTextLimit);
       return "object";
     }
-    return cut_text(v->cls, kTextLimit);
+    return io::utf8_cut(v->cls, kTextLimit);
   }
 
   static std::string container_label(const ValuePtr& v) {
     switch (v->kind) {
       case K::Dict: {
-        std::string c = v->cls.empty() ? "dict" : printable(cut_text(v->cls, kTextLimit));
+        std::string c = v->cls.empty() ? "dict" : printable(io::utf8_cut(v->cls, kTextLimit));
         return c + " (" + std::to_string(v->entries.size()) + (v->entries.size() == 1 ? " key)" : " keys)");
       }
       case K::List: return v->kind_name() + " (" + std::to_string(v->items.size()) + " items)";
       case K::Tuple: return "tuple (" + std::to_string(v->items.size()) + " items)";
-      default: return printable(cut_text(v->kind_name(), kTextLimit));
+      default: return printable(io::utf8_cut(v->kind_name(), kTextLimit));
     }
   }
 
@@ -348,7 +349,7 @@ struct Inspector {
           out += i ? "," : "";
           std::string ks = k && k->kind == K::Str ? k->s : io::repr(k, 2, kJsonKeyLimit);
           const bool cut_key = ks.size() > kJsonKeyLimit;
-          out += "{\"key\":" + json_str(cut_key ? cut_text(ks, kJsonKeyLimit) : ks);
+          out += "{\"key\":" + json_str(cut_key ? io::utf8_cut(ks, kJsonKeyLimit) : ks);
           if (cut_key) out += ",\"key_truncated\":true";
           out += ",\"value\":";
           json(x, depth + 1, id, true, static_cast<int64_t>(i), io::repr(k, 2, kTextLimit));

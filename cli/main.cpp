@@ -8,6 +8,7 @@
 #include "cli/args.h"
 #include "cli/ckpt_util.h"
 #include "cli/commands.h"
+#include "core/storage.h"
 
 namespace {
 
@@ -62,11 +63,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "torchless %s: %s\n\n%s", cmd.c_str(), torchless::cli::printable(e.what()).c_str(),
                  command->usage);
     return 2;
-  } catch (const std::bad_alloc& e) {
-    // A bare std::bad_alloc names nothing; core's OutOfMemoryError says how much.
-    const std::string what = e.what();
-    std::fprintf(stderr, "torchless %s: error: %s\n", cmd.c_str(),
-                 what.rfind("out of memory", 0) == 0 ? what.c_str() : "out of memory (std::bad_alloc)");
+  } catch (const torchless::OutOfMemoryError& e) {  // says how much
+    std::fprintf(stderr, "torchless %s: error: %s\n", cmd.c_str(), e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {  // a bare one names nothing
+    std::fprintf(stderr, "torchless %s: error: out of memory (std::bad_alloc)\n", cmd.c_str());
     return 1;
   } catch (const std::exception& e) {
     // Messages quote names from the files; escape them so they cannot drive the terminal.

@@ -1,6 +1,5 @@
 // torchless plot: training curves from the trainer's metrics CSV, as SVG.
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -10,6 +9,7 @@
 #include <vector>
 
 #include "cli/args.h"
+#include "cli/ckpt_util.h"
 #include "cli/commands.h"
 #include "io/checked_file.h"
 
@@ -187,9 +187,7 @@ int run_plot(const std::vector<std::string>& argv) {
     throw UsageError(pos.size() < 2 ? "need METRICS.csv and OUT.svg" : "unexpected argument '" + pos[2] + "'");
   const std::string csv_path = pos[0], out_path = pos[1];
   // The output is SVG: refuse other names, and never write over the input.
-  std::string ext = out_path.size() >= 4 ? out_path.substr(out_path.size() - 4) : "";
-  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (ext != ".svg") throw UsageError("OUT must be an .svg file, got '" + out_path + "'");
+  if (file_extension(out_path) != ".svg") throw UsageError("OUT must be an .svg file, got '" + out_path + "'");
   std::error_code ec;
   if (std::filesystem::exists(out_path, ec) && std::filesystem::equivalent(csv_path, out_path, ec))
     throw UsageError("OUT '" + out_path + "' is the input file '" + csv_path +

@@ -106,8 +106,8 @@ void save_checkpoint(const io::ValuePtr& ck, const std::string& path) {
                            "if any, is unchanged");
 }
 
-// The final rename cannot replace a directory; the temp file a probe creates
-// beside it would not notice.
+// A directory where a checkpoint goes, found before the data loads (the
+// probe below needs the folders, which are made only after it).
 void check_not_directory(const std::string& path) {
   struct stat st {};
   if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) unsavable(path, "it is a directory");

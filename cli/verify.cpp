@@ -1,18 +1,16 @@
 // torchless verify: integrity check of a checkpoint without trusting it.
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <optional>
 #include <set>
 #include <string>
-#include <string_view>
 #include <unordered_set>
 #include <vector>
 
 #include "cli/args.h"
 #include "cli/ckpt_util.h"
 #include "cli/commands.h"
-#include "io/checked_file.h"
 #include "io/safetensors.h"
 #include "io/unpickler.h"
 #include "io/zip_reader.h"
@@ -77,52 +75,24 @@ struct Walk {
 // names, which torchless allows on purpose (see io/unpickler.h).
 bool is_numpy_global(const std::string& g) { return g == "numpy" || g.rfind("numpy.", 0) == 0; }
 
-// The globals in `pickle` that torch.load(weights_only=True) refuses, in order
-// of first use, or nullopt when the pickle cannot be read. One read in the
-// default (inert) mode, listing every global it names.
-std::optional<std::vector<std::string>> globals_torch_refuses(std::string_view pickle) {
-  std::unordered_set<std::string> torch_allows;
-  for (const auto& g : io::default_safe_globals())
-    if (!is_numpy_global(g)) torch_allows.insert(g);
+// Collects, in order of first use, the globals a pickle names that
+// torch.load(weights_only=True) refuses.
+struct TorchRefusals {
+  std::unordered_set<std::string> torch_allows, seen;
   std::vector<std::string> refused;
-  std::unordered_set<std::string> seen;
-  io::UnpickleOptions o;
-  o.persistent_load = [](const ValuePtr&) { return Value::none(); };  // storages do not matter here
-  o.on_global = [&](const std::string& g) {
-    const std::string root = g.substr(0, g.find('.'));
-    const bool blocked = root == "sys" || root == "os" || root == "posix" || root == "nt";
-    if ((blocked || !torch_allows.count(g)) && seen.insert(g).second) refused.push_back(g);
-  };
-  try {
-    io::unpickle(pickle, o);
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-  return refused;
-}
 
-// The object pickle of a torch checkpoint: data.pkl in a zip, the fourth
-// pickle of a legacy stream (after magic number, protocol version, sys info).
-std::optional<std::vector<std::string>> globals_torch_refuses_in(const std::string& path, bool is_zip) {
-  try {
-    if (is_zip) {
-      io::ZipReader zip = io::ZipReader::open(path);
-      return globals_torch_refuses(zip.read(zip.archive_prefix() + "/data.pkl"));
-    }
-    const auto file = io::MappedFile::open(path);
-    std::string_view bytes(reinterpret_cast<const char*>(file->data()), file->size());
-    io::UnpickleOptions plain;
-    plain.safe = true;
-    for (int header = 0; header < 3; ++header) {
-      size_t used = 0;
-      io::unpickle(bytes, plain, &used);
-      bytes.remove_prefix(used);
-    }
-    return globals_torch_refuses(bytes);
-  } catch (const std::exception&) {
-    return std::nullopt;
+  TorchRefusals() {
+    for (const auto& g : io::default_safe_globals())
+      if (!is_numpy_global(g)) torch_allows.insert(g);
   }
-}
+  void clear() {
+    seen.clear();
+    refused.clear();
+  }
+  void note(const std::string& g) {
+    if ((io::blocked_global(g) || !torch_allows.count(g)) && seen.insert(g).second) refused.push_back(g);
+  }
+};
 
 std::string join(const std::vector<std::string>& v) {
   std::string s;
@@ -183,17 +153,21 @@ int run_verify(const std::vector<std::string>& argv) {
   // 2. data.pkl in safe mode (weights_only), then unrestricted if refused;
   //    loading checks each storage record's presence and length and each
   //    tensor's geometry against its storage.
+  //    The load that succeeds also lists the globals torch would refuse.
+  TorchRefusals torch_refusals;
   io::LoadOptions opt;
   opt.map_location = io::MapLocation::parse("cpu");
   opt.mmap = true;
   opt.verify_crc = false;  // done above
   opt.safe = true;
+  opt.on_global = [&](const std::string& g) { torch_refusals.note(g); };
   io::Checkpoint ck;
   std::string unsafe_reason;
   try {
     ck = io::load_checkpoint(path, opt);
   } catch (const std::exception& safe_error) {
     opt.safe = false;
+    torch_refusals.clear();
     try {
       ck = io::load_checkpoint(path, opt);
       unsafe_reason = safe_error.what();
@@ -209,23 +183,19 @@ int run_verify(const std::vector<std::string>& argv) {
 
   // torchless's safe mode allows numpy scalars and arrays, torch's does not:
   // say what torch.load(weights_only=True) itself will do.
-  const auto refused = globals_torch_refuses_in(path, is_zip);
-  bool only_numpy = refused && !refused->empty();
-  if (refused)
-    for (const auto& g : *refused) only_numpy = only_numpy && is_numpy_global(g);
+  const std::vector<std::string>& refused = torch_refusals.refused;
+  const bool only_numpy = !refused.empty() && std::all_of(refused.begin(), refused.end(), is_numpy_global);
   std::string weights_only;
-  if (unsafe_reason.empty() && refused && refused->empty()) {
+  if (unsafe_reason.empty() && refused.empty()) {
     weights_only = "safe (loads with torch.load(weights_only=True))";
   } else if (unsafe_reason.empty() && only_numpy) {
     weights_only = "safe for torchless (--safe allows numpy values), but torch.load(weights_only=True) refuses the "
-                   "numpy globals " + join(*refused) +
+                   "numpy globals " + join(refused) +
                    ": allow them with torch.serialization.add_safe_globals, or use weights_only=False if you "
                    "trust the file";
-  } else if (unsafe_reason.empty()) {  // the torch-allowlist scan failed: say only what we know
-    weights_only = "safe for torchless --safe (torch.load(weights_only=True) may still refuse numpy globals)";
-  } else if (refused && !refused->empty()) {
+  } else if (!refused.empty()) {
     weights_only = "NOT safe, needs weights_only=False: torch.load(weights_only=True) refuses the globals " +
-                   join(*refused);
+                   join(refused);
   } else {
     weights_only = "NOT safe, needs weights_only=False: " + printable(unsafe_reason);
   }

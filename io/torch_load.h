@@ -7,6 +7,7 @@
 // one buffer stay views). Nothing in the file is ever executed; in safe mode
 // (torch's weights_only=True) any global outside the allowlist is refused.
 #include <optional>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -44,6 +45,8 @@ struct LoadOptions {
   /// Check every record's CRC-32 (torch never does; a flipped byte is then
   /// reported instead of silently loaded).
   bool verify_crc = true;
+  /// Called with every global the object pickle names (UnpickleOptions::on_global).
+  std::function<void(const std::string& full_name)> on_global;
 };
 
 /// One storage as the file describes it.

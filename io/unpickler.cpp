@@ -441,16 +441,11 @@ class Unpickler {
   // ---- globals and calls ----
   ValuePtr make_global(std::string module, std::string name) {
     auto [m, n] = map_py2_name(std::move(module), std::move(name));
-    if (opt_.on_global) opt_.on_global(m + "." + n);
-    if (opt_.safe) {
-      std::string full = m + "." + n;
-      std::string root = m.substr(0, m.find('.'));
-      bool blocked = root == "sys" || root == "os" || root == "posix" || root == "nt";
-      if (blocked || !opt_.allowed_globals.count(full)) {
-        fail("refusing to load global " + full +
-             " (not in the safe allowlist; load with safe=false only if you trust the file)");
-      }
-    }
+    const std::string full = m + "." + n;
+    if (opt_.on_global) opt_.on_global(full);
+    if (opt_.safe && (blocked_global(full) || !opt_.allowed_globals.count(full)))
+      fail("refusing to load global " + full +
+           " (not in the safe allowlist; load with safe=false only if you trust the file)");
     return Value::global(std::move(m), std::move(n));
   }
 
@@ -951,6 +946,11 @@ const std::unordered_set<std::string>& default_safe_globals() {
     return s;
   }();
   return kSet;
+}
+
+bool blocked_global(const std::string& full_name) {
+  const std::string root = full_name.substr(0, full_name.find('.'));
+  return root == "sys" || root == "os" || root == "posix" || root == "nt";
 }
 
 ValuePtr unpickle(std::string_view bytes, const UnpickleOptions& opt, size_t* consumed) {

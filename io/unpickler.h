@@ -81,6 +81,10 @@ struct UnpickleOptions {
   bool allow_trailing_data = true;
 };
 
+/// True for globals of modules sys, os, posix and nt, which safe mode refuses
+/// even when allowed (torch's weights_only blocks them the same way).
+bool blocked_global(const std::string& full_name);
+
 /// Decodes one pickle. Throws UnpickleError on malformed, truncated, hostile
 /// or (in safe mode) refused input. Exceptions thrown by the hooks propagate
 /// unchanged. When `consumed` is given it receives the offset just past STOP,

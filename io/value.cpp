@@ -1,5 +1,7 @@
 #include "io/value.h"
 
+#include "io/utf8.h"
+
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -185,14 +187,6 @@ std::string bytes_repr(const std::string& s) {
 
 // A tensor with more values than this prints as its dtype and shape.
 constexpr int64_t kTensorValues = 16;
-
-// At most `limit` bytes of s, not cutting a UTF-8 character.
-std::string utf8_prefix(const std::string& s, size_t limit) {
-  if (s.size() <= limit) return s;
-  size_t n = limit;
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xc0) == 0x80) --n;
-  return s.substr(0, n);
-}
 
 struct Repr {
   std::string out;
@@ -452,10 +446,7 @@ std::vector<std::string> Value::keys() const {
 std::string repr(const ValuePtr& v, int max_depth, size_t max_chars) {
   Repr r{"", max_chars, {}};
   r.go(v, max_depth);
-  if (r.out.size() <= max_chars) return r.out;
-  size_t n = max_chars;
-  while (n > 0 && (static_cast<unsigned char>(r.out[n]) & 0xc0) == 0x80) --n;  // not inside a UTF-8 character
-  return r.out.substr(0, n) + "...";
+  return utf8_cut(r.out, max_chars);
 }
 
 }  // namespace torchless::io

@@ -91,7 +91,8 @@ struct Value {
 
 /// Python-like repr, for error messages and `torchless inspect`: containers
 /// below max_depth print as "...", tensors of more than 16 values as their
-/// dtype and shape, and the text is cut at max_chars (then ends in "...").
+/// dtype and shape, and text longer than max_chars (>= 4) is cut to fit,
+/// ending in "...".
 /// Costs O(max_chars) whatever the value (shared or huge subtrees included).
 std::string repr(const ValuePtr& v, int max_depth = 8, size_t max_chars = size_t{4} << 20);
 
