@@ -22,6 +22,10 @@
 
 namespace torchless::cpu {
 
+SgemmTeam::SgemmTeam(int threads) : homes_(std::clamp(threads, 1, kMaxHomes)) {
+  for (auto& d : done_) d.store(0, std::memory_order_relaxed);
+}
+
 #if defined(__AVX512F__)
 bool have_sgemm_avx512() { return true; }
 
@@ -221,37 +225,96 @@ void block(int64_t m, int64_t nc, int64_t kc, SMatrix a, bool transposed_a, cons
   }
 }
 
+// How one product is cut: k-blocks of B packed per thread, and per block
+// the work items that threads take one at a time.
+struct Plan {
+  int64_t kc_max, k_blocks, n_blocks;
+  int64_t tiles_per_item, row_items;   // row tiles of MR rows, grouped
+  int64_t panels_per_chunk, col_chunks;  // panels of NR columns, grouped
+  int64_t items() const { return row_items * col_chunks; }
+  int64_t blocks() const { return k_blocks * n_blocks; }
+
+  Plan(int64_t m, int64_t n, int64_t k, int threads) {
+    k_blocks = (k + KC - 1) / KC;
+    kc_max = (k + k_blocks - 1) / k_blocks;
+    n_blocks = (n + NC - 1) / NC;
+    const int64_t row_tiles = (m + MR - 1) / MR;
+    const int64_t panels = (std::min(n, NC) + NR - 1) / NR;
+    // Enough items per block that the last one taken is a short tail; cut
+    // columns only when rows are too few (each item re-reads its A rows).
+    const int64_t want = threads > 1 ? std::min<int64_t>(4 * threads, SgemmTeam::kMaxItems) : 1;
+    const int64_t chunks = std::clamp<int64_t>((want + row_tiles - 1) / row_tiles, 1, panels);
+    panels_per_chunk = (panels + chunks - 1) / chunks;
+    col_chunks = (panels + panels_per_chunk - 1) / panels_per_chunk;
+    const int64_t row_cap = SgemmTeam::kMaxItems / col_chunks;
+    tiles_per_item = (row_tiles + row_cap - 1) / row_cap;
+    row_items = (row_tiles + tiles_per_item - 1) / tiles_per_item;
+  }
+};
+
 }  // namespace
 
-void sgemm_avx512(int64_t m, int64_t n, int64_t k, SMatrix a, SMatrix b, float* c, int64_t ldc, float beta,
-                  const float* bias) {
+void sgemm_avx512_team(int64_t m, int64_t n, int64_t k, SMatrix a, SMatrix b, float* c, int64_t ldc, float beta,
+                       const float* bias, SgemmTeam& team, int member) {
   if (m <= 0 || n <= 0) return;
-  if (k <= 0) {  // c = beta * c + bias
+  if (k <= 0) {  // c = beta * c + bias: member 0 does it
+    if (member != 0) return;
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < n; ++j)
         c[i * ldc + j] = (beta == 0.0f ? 0.0f : beta * c[i * ldc + j]) + (bias ? bias[j] : 0.0f);
     return;
   }
+  const Plan plan(m, n, k, team.homes_);
   const bool transposed_a = a.row_stride == 1 && a.col_stride != 1;
-  const int64_t kc_max = (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC);
-  const int64_t packed_floats = kc_max * (std::min(n, NC) + NR);
-  float* buffer = pack_buffer(packed_floats + kc_max * MR);
+  const int64_t packed_floats = plan.kc_max * (std::min(n, NC) + NR);
+  // Grown before taking any work: a thread that throws here leaves no item
+  // half done for the others to wait on.
+  float* buffer = pack_buffer(packed_floats + plan.kc_max * MR);
   float* a_edge = buffer + packed_floats;
-  for (int64_t jc = 0; jc < n; jc += NC) {
-    const int64_t nc = std::min(NC, n - jc);
-    for (int64_t pc = 0; pc < k; pc += kc_max) {
-      const int64_t kc = std::min(kc_max, k - pc);
+  const int64_t items = plan.items(), homes = std::min<int64_t>(team.homes_, items);
+  int64_t packed_block = -1;
+  const auto run = [&](int64_t blk, int64_t item) {
+    const int64_t jc = blk / plan.k_blocks * NC, pc = blk % plan.k_blocks * plan.kc_max;
+    const int64_t nc = std::min(NC, n - jc), kc = std::min(plan.kc_max, k - pc);
+    if (blk != packed_block) {
+      pack_b(kc, nc, {b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride}, buffer);
+      packed_block = blk;
+    }
+    const int64_t row0 = item / plan.col_chunks * plan.tiles_per_item * MR;
+    const int64_t col0 = item % plan.col_chunks * plan.panels_per_chunk * NR;
+    const int64_t rows = std::min(plan.tiles_per_item * MR, m - row0);
+    const int64_t cols = std::min(plan.panels_per_chunk * NR, nc - col0);  // <= 0 in a narrow last n-block
+    // The item's previous block may still be running on another thread: its
+    // output must be complete before this one adds to it.
+    std::atomic<int64_t>& done = team.done_[item];
+    while (done.load(std::memory_order_acquire) != blk) _mm_pause();
+    if (cols > 0) {
       const Store mode = pc > 0 ? Store::kAccumulate
                          : beta == 0.0f ? Store::kOverwrite
                          : beta == 1.0f ? Store::kAccumulate
                                         : Store::kScale;
-      const SMatrix a_block{a.data + pc * a.col_stride, a.row_stride, a.col_stride};
-      const float* b_block = b.data + pc * b.row_stride + jc * b.col_stride;
-      const float* bias_block = bias && pc == 0 ? bias + jc : nullptr;
-      pack_b(kc, nc, {b_block, b.row_stride, b.col_stride}, buffer);
-      block(m, nc, kc, a_block, transposed_a, buffer, c + jc, ldc, mode, beta, bias_block, a_edge);
+      const SMatrix a_block{a.data + row0 * a.row_stride + pc * a.col_stride, a.row_stride, a.col_stride};
+      const float* bias_block = bias && pc == 0 ? bias + jc + col0 : nullptr;
+      block(rows, cols, kc, a_block, transposed_a, buffer + col0 * kc, c + row0 * ldc + jc + col0, ldc, mode, beta,
+            bias_block, a_edge);
     }
+    done.store(blk + 1, std::memory_order_release);
+  };
+  // This thread's home first, then what is left of the others'. A home hands
+  // out its (block, item) pairs in order, every item of a block before the
+  // next block's.
+  for (int64_t visited = 0; visited < homes; ++visited) {
+    const int64_t h = (member + visited) % homes;
+    const int64_t first = items * h / homes, count = items * (h + 1) / homes - first;
+    for (int64_t ticket; (ticket = team.next_[h].value.fetch_add(1, std::memory_order_relaxed)) < count * plan.blocks();)
+      run(ticket / count, first + ticket % count);
   }
+}
+
+void sgemm_avx512(int64_t m, int64_t n, int64_t k, SMatrix a, SMatrix b, float* c, int64_t ldc, float beta,
+                  const float* bias) {
+  SgemmTeam alone(1);
+  sgemm_avx512_team(m, n, k, a, b, c, ldc, beta, bias, alone, 0);
 }
 
 #else
@@ -260,6 +323,11 @@ bool have_sgemm_avx512() { return false; }
 
 void sgemm_avx512(int64_t, int64_t, int64_t, SMatrix, SMatrix, float*, int64_t, float, const float*) {
   throw std::logic_error("sgemm_avx512: this build has no AVX-512 kernel (built without -march=native?)");
+}
+
+void sgemm_avx512_team(int64_t, int64_t, int64_t, SMatrix, SMatrix, float*, int64_t, float, const float*,
+                       SgemmTeam&, int) {
+  throw std::logic_error("sgemm_avx512_team: this build has no AVX-512 kernel (built without -march=native?)");
 }
 
 #endif
