@@ -350,6 +350,8 @@ struct Inspector {
           std::string ks = k && k->kind == K::Str ? k->s : io::repr(k, 2, kJsonKeyLimit);
           const bool cut_key = ks.size() > kJsonKeyLimit;
           out += "{\"key\":" + json_str(cut_key ? io::utf8_cut(ks, kJsonKeyLimit) : ks);
+          // int 1 and str '1' print alike: a key that is not a str says its type.
+          if (!k || k->kind != K::Str) out += ",\"key_type\":" + json_str(k ? k->kind_name() : "None");
           if (cut_key) out += ",\"key_truncated\":true";
           out += ",\"value\":";
           json(x, depth + 1, id, true, static_cast<int64_t>(i), io::repr(k, 2, kTextLimit));
@@ -450,7 +452,9 @@ extern const Command kInspectCommand = {
     "  '<same as PATH>', PATH being where it was shown, e.g. root['state_dict'][0].\n"
     "  --json     print the same as one JSON document; a shared value's later places\n"
     "             are {\"type\":\"ref\",\"$ref\":\"#/root/items/0\",\"path\":\"root[0]\"}, $ref\n"
-    "             being a JSON Pointer to where this document shows it in full\n"
+    "             being a JSON Pointer to where this document shows it in full; a dict's\n"
+    "             entries are {\"key\":...,\"value\":...}, with \"key_type\" (\"int\", ...)\n"
+    "             when the key is not a str (int 1 and str '1' both print \"1\")\n"
     "  --safe     refuse globals outside torch's weights_only allowlist\n"
     "  --depth N  expand containers N levels deep (default 64)\n",
     run_inspect};

@@ -210,24 +210,37 @@ int run_plot(const std::vector<std::string>& argv) {
     if (!col.count(need)) throw std::runtime_error(csv_path + ": missing column '" + std::string(need) + "'");
   if (rows.size() < 2) throw std::runtime_error(csv_path + ": no data rows");
 
-  Series train{"train loss", "#1f77b4", {}, {}}, valid{"valid loss", "#ff7f0e", {}, {}},
-      acc{"valid accuracy", "#2ca02c", {}, {}};
-  double xlo = INFINITY, xhi = -INFINITY;
+  // A run resumed from an older checkpoint appends epochs the file already
+  // has: its rows supersede the earlier run's from that epoch on (the file
+  // keeps both; the plot shows the run that continued).
+  struct Row {
+    double epoch, train_loss, valid_loss, valid_accuracy;
+  };
+  std::vector<Row> kept;
+  size_t superseded = 0;
   for (size_t r = 1; r < rows.size(); ++r) {
     auto cell = [&](const char* name) {
       const size_t c = col.at(name);
       return c < rows[r].size() ? parse_cell(rows[r][c]) : NAN;
     };
-    const double e = cell("epoch");
-    if (!std::isfinite(e)) continue;
+    const Row row{cell("epoch"), cell("train_loss"), cell("valid_loss"), cell("valid_accuracy")};
+    if (!std::isfinite(row.epoch)) continue;
+    while (!kept.empty() && kept.back().epoch >= row.epoch) kept.pop_back(), ++superseded;
+    kept.push_back(row);
+  }
+  Series train{"train loss", "#1f77b4", {}, {}}, valid{"valid loss", "#ff7f0e", {}, {}},
+      acc{"valid accuracy", "#2ca02c", {}, {}};
+  double xlo = INFINITY, xhi = -INFINITY;
+  for (const Row& row : kept) {
+    const double e = row.epoch;
     xlo = std::min(xlo, e);
     xhi = std::max(xhi, e);
     auto add = [&](Series& s, double y) {
       if (std::isfinite(y)) s.x.push_back(e), s.y.push_back(y);
     };
-    add(train, cell("train_loss"));
-    add(valid, cell("valid_loss"));
-    add(acc, cell("valid_accuracy"));
+    add(train, row.train_loss);
+    add(valid, row.valid_loss);
+    add(acc, row.valid_accuracy);
   }
   if (!std::isfinite(xlo)) throw std::runtime_error(csv_path + ": no row has a numeric epoch");
   bool integer_x = true;
@@ -248,7 +261,11 @@ int run_plot(const std::vector<std::string>& argv) {
   draw_panel(svg, {580, 70, 380, 310, "Validation accuracy", "accuracy"}, {acc}, xlo, xhi, integer_x);
   svg += "</svg>\n";
   io::write_file_atomic(out_path, [&](int fd) { io::write_all(fd, svg.data(), svg.size(), out_path); });
-  std::printf("wrote %s (%zu epochs)\n", out_path.c_str(), rows.size() - 1);
+  std::printf("wrote %s (%zu epochs", out_path.c_str(), kept.size());
+  if (superseded)
+    std::printf("; %zu earlier row%s superseded by a run resumed from an older checkpoint", superseded,
+                superseded == 1 ? "" : "s");
+  std::printf(")\n");
   return 0;
 }
 
@@ -260,7 +277,9 @@ extern const Command kPlotCommand = {
     "  Reads the CSV that 'torchless train' writes (header\n"
     "  epoch,train_loss,valid_loss,valid_accuracy[,samples_per_s]; one row per epoch)\n"
     "  and draws two panels: train and valid loss vs epoch, and validation accuracy vs\n"
-    "  epoch. Non-numeric, NaN and infinite values are skipped. OUT must end in .svg\n"
+    "  epoch. Non-numeric, NaN and infinite values are skipped. Where a run resumed\n"
+    "  from an older checkpoint appended epochs the file already had, its rows\n"
+    "  replace the earlier ones from that epoch on. OUT must end in .svg\n"
     "  and must not be METRICS.csv itself; it is written atomically.\n"
     "  --title TEXT  the title (default: 'Training curves (METRICS.csv)')\n",
     run_plot};

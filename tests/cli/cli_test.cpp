@@ -137,6 +137,14 @@ TEST(CliInspect, JsonIsValid) {
                        "print(sd['entries'][0]['value']['device'], d['root']['entries'][0]['key'])") +
                  " " + quote(dir / "c.json"));
   EXPECT_EQ(py.out, "cuda:0 epoch\n");
+  // The optimizer's state is keyed by int: its keys say so, str keys do not
+  // (int 1 and str '1' would print alike).
+  py = sh(quote(kPython) + " -c " +
+          quote("import json,sys; d=json.load(open(sys.argv[1])); e=d['root']['entries']; "
+                "st=[x for x in e if x['key']=='optimizer'][0]['value']['entries'][0]['value']['entries'][0]; "
+                "print(st['key'], st.get('key_type'), e[0].get('key_type'))") +
+          " " + quote(dir / "c.json"));
+  EXPECT_EQ(py.out, "0 int None\n");
   // Strings are escaped (nested.pt holds non-ASCII text).
   r = cli("inspect --json " + quote(kData + "/nested.pt") + " > " + quote(dir / "n.json"));
   py = sh(quote(kPython) + " -c " +
@@ -394,6 +402,32 @@ TEST(CliPlot, WritesValidSvg) {
       EXPECT_EQ(py.out.rfind("{http://www.w3.org/2000/svg}svg", 0), 0u) << py.out;
     }
   }
+}
+
+TEST(CliPlot, ResumedRunSupersedesTheAbandonedEpochs) {
+  // Epochs 1-5, then a run resumed from epoch 3's checkpoint wrote 4-6: the
+  // plot follows 1, 2, 3 and the new 4, 5, 6 (not 5 -> 4 back in time).
+  TempDir dir;
+  write_file(dir / "m.csv",
+             "epoch,train_loss,valid_loss,valid_accuracy,samples_per_s\n"
+             "1,0.9,0.8,0.70,1\n2,0.8,0.7,0.75,1\n3,0.7,0.6,0.80,1\n4,0.111,0.5,0.81,1\n5,0.222,0.5,0.82,1\n"
+             "4,0.6,0.5,0.83,1\n5,0.5,0.45,0.84,1\n6,0.4,0.4,0.85,1\n");
+  Result r = cli("plot " + quote(dir / "m.csv") + " " + quote(dir / "m.svg"), true);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("(6 epochs; 2 earlier rows superseded by a run resumed from an older checkpoint)"),
+            std::string::npos)
+      << r.out;
+  // The train-loss line: 6 points, x increasing.
+  const std::string svg = read_file(dir / "m.svg");
+  const size_t at = svg.find("points=\"");
+  ASSERT_NE(at, std::string::npos) << svg;
+  std::istringstream pts(svg.substr(at + 8, svg.find('"', at + 8) - at - 8));
+  std::vector<double> xs;
+  for (std::string p; pts >> p;) xs.push_back(std::stod(p.substr(0, p.find(','))));
+  ASSERT_EQ(xs.size(), 6u) << svg.substr(at, 200);
+  for (size_t i = 1; i < xs.size(); ++i) EXPECT_GT(xs[i], xs[i - 1]) << "point " << i;
+  // The file itself is left as it was.
+  EXPECT_NE(read_file(dir / "m.csv").find("4,0.111,"), std::string::npos);
 }
 
 TEST(CliPlot, MissingColumnIsAnError) {
