@@ -61,10 +61,11 @@ class SgemmTeam {
 /// The same product as sgemm_avx512, computed by every thread that calls
 /// this with the same arguments and the same team, each with its own
 /// `member` index in [0, threads). Member i works through the i-th home
-/// range of output rows (the same rows an OpenMP static schedule gives
-/// thread i in an elementwise op, so they are still in that core's caches),
-/// one row tile at a time; a thread whose range is done takes the next
-/// tiles of the others'. So a thread slowed by the machine (a busy core, a
+/// range of the output, one tile at a time: its rows (the rows an OpenMP
+/// static schedule gives thread i in an elementwise op, still in that core's
+/// caches), or where b is wider than a, its columns (it then packs only its
+/// share of b); a thread whose range is done takes the next tiles of the
+/// others'. So a thread slowed by the machine (a busy core, a
 /// preempted vCPU) costs the others at most one tile, not the rest of its
 /// share. Each thread packs b for itself: there is no barrier, and a thread
 /// waits only when the tile it took still has its previous k-block in
