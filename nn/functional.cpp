@@ -101,7 +101,8 @@ Tensor dropout_relu(const Tensor& x, double p, bool training, Generator* gen) {
         const T* f = static_cast<const T*>(grad_factor.raw_data());
         T* o = static_cast<T*>(gi.raw_data());
         const int64_t n = gi.numel();
-#pragma omp parallel for if (n >= 65536) schedule(static)
+        // Same split as the forward's, so each thread reads the factors it wrote.
+#pragma omp parallel for if (n >= 16384) schedule(static)
         for (int64_t i = 0; i < n; ++i) o[i] = f[i] >= 0 ? gv[i] * f[i] : T(0);
       });
       return std::vector<Tensor>{gi};
