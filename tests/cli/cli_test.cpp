@@ -128,31 +128,32 @@ TEST(CliInspect, JsonIsValid) {
                    true);
     EXPECT_EQ(py.rc, 0) << f << ": " << py.out << "\n" << read_file(dir / "out.json").substr(0, 2000);
   }
+  // Runs Python `code` with the JSON document of `file` loaded as d.
+  const auto query = [](const std::string& code, const std::string& file) {
+    return sh(quote(kPython) + " -c " + quote("import json,sys; d=json.load(open(sys.argv[1])); " + code) + " " +
+              quote(file))
+        .out;
+  };
   // Device as saved, in JSON too.
   Result r = cli("inspect --json " + quote(kData + "/fashion_checkpoint_cuda.pt") + " > " + quote(dir / "c.json"));
   ASSERT_EQ(r.rc, 0);
-  Result py = sh(quote(kPython) + " -c " +
-                 quote("import json,sys; d=json.load(open(sys.argv[1])); e=d['root']['entries']; "
-                       "sd=[x for x in e if x['key']=='state_dict'][0]['value']; "
-                       "print(sd['entries'][0]['value']['device'], d['root']['entries'][0]['key'])") +
-                 " " + quote(dir / "c.json"));
-  EXPECT_EQ(py.out, "cuda:0 epoch\n");
+  EXPECT_EQ(query("e=d['root']['entries']; sd=[x for x in e if x['key']=='state_dict'][0]['value']; "
+                  "print(sd['entries'][0]['value']['device'], e[0]['key'])",
+                  dir / "c.json"),
+            "cuda:0 epoch\n");
   // The optimizer's state is keyed by int: its keys say so, str keys do not
   // (int 1 and str '1' would print alike).
-  py = sh(quote(kPython) + " -c " +
-          quote("import json,sys; d=json.load(open(sys.argv[1])); e=d['root']['entries']; "
-                "st=[x for x in e if x['key']=='optimizer'][0]['value']['entries'][0]['value']['entries'][0]; "
-                "print(st['key'], st.get('key_type'), e[0].get('key_type'))") +
-          " " + quote(dir / "c.json"));
-  EXPECT_EQ(py.out, "0 int None\n");
+  EXPECT_EQ(query("e=d['root']['entries']; "
+                  "st=[x for x in e if x['key']=='optimizer'][0]['value']['entries'][0]['value']['entries'][0]; "
+                  "print(st['key'], st.get('key_type'), e[0].get('key_type'))",
+                  dir / "c.json"),
+            "0 int None\n");
   // Strings are escaped (nested.pt holds non-ASCII text).
   r = cli("inspect --json " + quote(kData + "/nested.pt") + " > " + quote(dir / "n.json"));
-  py = sh(quote(kPython) + " -c " +
-          quote("import json,sys; d=json.load(open(sys.argv[1])); "
-                "print([x for x in d['root']['entries'] if x['key']=='name'][0]['value']['value'] == "
-                "'densenet161 \\u00e9\\u4e2d')") +
-          " " + quote(dir / "n.json"));
-  EXPECT_EQ(py.out, "True\n");
+  EXPECT_EQ(query("print([x for x in d['root']['entries'] if x['key']=='name'][0]['value']['value'] == "
+                  "'densenet161 \\u00e9\\u4e2d')",
+                  dir / "n.json"),
+            "True\n");
 }
 
 // ---------------------------------------------------------------- convert
