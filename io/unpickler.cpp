@@ -371,7 +371,8 @@ class Unpickler {
       case K::Bool: out += k.b ? "I1;" : "I0;"; return true;
       case K::Int: out += "I" + std::to_string(k.i) + ";"; return true;
       case K::Float:
-        if (k.f == static_cast<double>(static_cast<int64_t>(k.f)) && k.f > -9.2e18 && k.f < 9.2e18) {
+        // In range first: converting a double outside int64's range is undefined.
+        if (k.f > -9.2e18 && k.f < 9.2e18 && k.f == static_cast<double>(static_cast<int64_t>(k.f))) {
           out += "I" + std::to_string(static_cast<int64_t>(k.f)) + ";";
         } else {
           uint64_t bits;

@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -485,6 +487,24 @@ TEST(Unpickle, HandMadeOpcodes) {
   EXPECT_EQ(load("stack_global")->cls, "collections.OrderedDict");
   // py2 str that is not UTF-8 stays bytes
   EXPECT_EQ(repr(unpickle("U\x02\xff\xfe.")), "b'\\xff\\xfe'");
+}
+
+TEST(Unpickle, FloatDictKeysAsPythonSeesThem) {
+  // {1: 'a', 1.0: 'b', -2.6e71: 'c', 0.5: 'd', nan: 'e'}: 1.0 is the key 1
+  // in Python; -2.6e71 is out of int64's range (comparing it as an integer
+  // was undefined behaviour, found by the fuzzer) and stays a float key.
+  const auto binfloat = [](double d) {
+    uint64_t bits;
+    std::memcpy(&bits, &d, 8);
+    std::string out = "G";
+    for (int i = 7; i >= 0; --i) out += static_cast<char>((bits >> (8 * i)) & 0xff);
+    return out;
+  };
+  const auto str = [](const std::string& t) { return std::string("X") + char(t.size()) + std::string(3, '\0') + t; };
+  const std::string pkl = std::string("\x80\x02}") + "K\x01" + str("a") + "s" + binfloat(1.0) + str("b") + "s" +
+                          binfloat(-2.6e71) + str("c") + "s" + binfloat(0.5) + str("d") + "s" +
+                          binfloat(std::nan("")) + str("e") + "s.";
+  EXPECT_EQ(repr(unpickle(pkl)), "{1: 'b', -2.6e+71: 'c', 0.5: 'd', nan: 'e'}");
 }
 
 TEST(Unpickle, PersistentIds) {
