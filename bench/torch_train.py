@@ -13,7 +13,8 @@ in CUDA graph mode whose captured step has a fixed batch size.
 Timing: --warmup-epochs untimed epochs, then --epochs timed ones; each timed
 epoch measures the training loop alone (batch gather, forward, loss, backward,
 optimizer step). samples_per_s is the best epoch. Prints a JSON line with
---json.
+--json. Warm-up epochs train a throwaway model, as `torchless train
+--warmup-epochs` does: the timed epochs are epochs 1..N of the run.
 
 CUDA (--device cuda): --mode eager uses Adam(fused=True); --mode graph
 captures the whole training step in one CUDA graph (Adam(capturable=True)),
@@ -116,12 +117,15 @@ def main():
     ap.add_argument("--train-size", type=int, default=50000)
     ap.add_argument("--data-dir", default=DEFAULT_DATA)
     ap.add_argument("--json", action="store_true", help="print one JSON line at the end")
+    ap.add_argument("--flush-denormal", action="store_true",
+                    help="torch.set_flush_denormal(True): denormal floats become zero (torchless train's flag)")
     args = ap.parse_args()
     if args.device == "cpu" and args.mode != "eager":
         ap.error("--mode graph needs --device cuda")
 
     torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    if args.flush_denormal and not torch.set_flush_denormal(True):
+        sys.exit("torch_train.py: --flush-denormal: torch.set_flush_denormal is not supported on this CPU")
     dev = torch.device(args.device)
     if args.device == "cuda":
         if not torch.cuda.is_available():
@@ -141,72 +145,85 @@ def main():
     n = x_train.shape[0]
     log(f"data: {n} train, {x_test.shape[0]} test, loaded in {time.perf_counter() - t0:.2f}s")
 
-    model = FashionClassifier().to(dev)
-    loss_fn = nn.CrossEntropyLoss()
-    graph = args.device == "cuda" and args.mode == "graph"
-    if args.device == "cuda":
-        if graph:
-            opt = torch.optim.Adam(model.parameters(), lr=args.lr, capturable=True)
-        else:
-            opt = torch.optim.Adam(model.parameters(), lr=args.lr, fused=True)
-    else:
-        opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    gen = torch.Generator().manual_seed(args.seed)
-    model.train()
-
-    def sync():
+    def make_trainer(seed):
+        """A fresh model, optimizer and shuffling generator from `seed`, and
+        the function that trains them one epoch."""
+        torch.manual_seed(seed)
+        model = FashionClassifier().to(dev)
+        loss_fn = nn.CrossEntropyLoss()
+        graph = args.device == "cuda" and args.mode == "graph"
         if args.device == "cuda":
-            torch.cuda.synchronize()
-
-    if graph:
-        bs = args.batch_size
-        static_x = torch.empty((bs, 1, 28, 28), device=dev)
-        static_y = torch.empty((bs,), dtype=torch.int64, device=dev)
-        torch.index_select(x_train, 0, torch.arange(bs, device=dev), out=static_x)
-        torch.index_select(y_train, 0, torch.arange(bs, device=dev), out=static_y)
-        # Warm up on a side stream (as PyTorch's CUDA graphs docs show) so
-        # lazy initialisation and the optimizer state happen outside capture.
-        s = torch.cuda.Stream()
-        s.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(s):
-            for _ in range(3):
-                opt.zero_grad(set_to_none=True)
-                loss_fn(model(static_x), static_y).backward()
-                opt.step()
-        torch.cuda.current_stream().wait_stream(s)
-        cuda_graph = torch.cuda.CUDAGraph()
-        opt.zero_grad(set_to_none=True)
-        with torch.cuda.graph(cuda_graph):
-            static_loss = loss_fn(model(static_x), static_y)
-            static_loss.backward()
-            opt.step()
-        sync()
-
-    def run_epoch():
-        idxs = batches(n, args.batch_size, gen, dev, drop_last=graph)
-        samples = sum(int(i.shape[0]) for i in idxs)
-        sync()
-        t = time.perf_counter()
-        if graph:
-            for idx in idxs:
-                torch.index_select(x_train, 0, idx, out=static_x)
-                torch.index_select(y_train, 0, idx, out=static_y)
-                cuda_graph.replay()
-            last = static_loss
+            if graph:
+                opt = torch.optim.Adam(model.parameters(), lr=args.lr, capturable=True)
+            else:
+                opt = torch.optim.Adam(model.parameters(), lr=args.lr, fused=True)
         else:
-            for idx in idxs:
-                xb, yb = x_train[idx], y_train[idx]
-                opt.zero_grad(set_to_none=True)
-                last = loss_fn(model(xb), yb)
-                last.backward()
-                opt.step()
-        sync()
-        dt = time.perf_counter() - t
-        return samples, dt, float(last.item())
+            opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+        gen = torch.Generator().manual_seed(seed)
+        model.train()
 
+        def sync():
+            if args.device == "cuda":
+                torch.cuda.synchronize()
+
+        if graph:
+            bs = args.batch_size
+            static_x = torch.empty((bs, 1, 28, 28), device=dev)
+            static_y = torch.empty((bs,), dtype=torch.int64, device=dev)
+            torch.index_select(x_train, 0, torch.arange(bs, device=dev), out=static_x)
+            torch.index_select(y_train, 0, torch.arange(bs, device=dev), out=static_y)
+            # Warm up on a side stream (as PyTorch's CUDA graphs docs show) so
+            # lazy initialisation and the optimizer state happen outside capture.
+            s = torch.cuda.Stream()
+            s.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(s):
+                for _ in range(3):
+                    opt.zero_grad(set_to_none=True)
+                    loss_fn(model(static_x), static_y).backward()
+                    opt.step()
+            torch.cuda.current_stream().wait_stream(s)
+            cuda_graph = torch.cuda.CUDAGraph()
+            opt.zero_grad(set_to_none=True)
+            with torch.cuda.graph(cuda_graph):
+                static_loss = loss_fn(model(static_x), static_y)
+                static_loss.backward()
+                opt.step()
+            sync()
+
+        def run_epoch():
+            idxs = batches(n, args.batch_size, gen, dev, drop_last=graph)
+            samples = sum(int(i.shape[0]) for i in idxs)
+            sync()
+            t = time.perf_counter()
+            if graph:
+                for idx in idxs:
+                    torch.index_select(x_train, 0, idx, out=static_x)
+                    torch.index_select(y_train, 0, idx, out=static_y)
+                    cuda_graph.replay()
+                last = static_loss
+            else:
+                for idx in idxs:
+                    xb, yb = x_train[idx], y_train[idx]
+                    opt.zero_grad(set_to_none=True)
+                    last = loss_fn(model(xb), yb)
+                    last.backward()
+                    opt.step()
+            sync()
+            dt = time.perf_counter() - t
+            return samples, dt, float(last.item())
+
+        return model, run_epoch
+
+    # Warm-up epochs train a throwaway model (as torchless train does), so
+    # the timed epochs are those of a run without warm-up: the same losses,
+    # accuracy and, since Adam's state turns denormal only after ~700 steps,
+    # the same float work as epochs 1..N of a real run.
+    if args.warmup_epochs:
+        _, warm_epoch = make_trainer(args.seed + 1000003)
     for e in range(args.warmup_epochs):
-        samples, dt, loss = run_epoch()
+        samples, dt, loss = warm_epoch()
         log(f"warm-up epoch {e + 1}: {samples / dt:,.0f} samples/s ({dt:.2f}s), last loss {loss:.4f}")
+    model, run_epoch = make_trainer(args.seed)
     rates = []
     for e in range(args.epochs):
         samples, dt, loss = run_epoch()
@@ -227,6 +244,7 @@ def main():
         "epochs": args.epochs,
         "warmup_epochs": args.warmup_epochs,
         "train_size": n,
+        "flush_denormal": args.flush_denormal,
     }
     if args.device == "cuda":
         result["mode"] = args.mode

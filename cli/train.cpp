@@ -163,6 +163,8 @@ int run_train(const std::vector<std::string>& argv) {
   if (!metrics_path.empty()) check_metrics_file(metrics_path);
 
   set_num_threads(static_cast<int>(threads));
+  if (o.flush_denormal && !set_flush_denormal(true))
+    std::fprintf(stderr, "torchless train: --flush-denormal: this CPU has no flush-to-zero mode; ignored\n");
   Generator gen(static_cast<uint64_t>(hp.seed));
   nn::FashionClassifier model(hp.dropout, &gen);
   optim::AdamOptions opts;
@@ -290,12 +292,12 @@ int run_train(const std::vector<std::string>& argv) {
   std::printf(
       "{\"epochs\": %lld, \"start_epoch\": %lld, \"batch_size\": %lld, \"threads\": %lld, \"device\": \"%s\", "
       "\"seed\": %lld, \"validation\": \"%s\", \"train_loss\": %s, \"valid_loss\": %s, \"valid_accuracy\": %s, "
-      "\"valid_loss_min\": %s, \"test_accuracy\": %s, \"samples_per_s\": %.1f, \"last_epoch_samples_per_s\": %.1f}\n",
+      "\"valid_loss_min\": %s, \"test_accuracy\": %s, \"samples_per_s\": %.1f, \"last_epoch_samples_per_s\": %.1f, \"flush_denormal\": %s}\n",
       static_cast<long long>(epochs), static_cast<long long>(start_epoch), static_cast<long long>(hp.batch_size),
       static_cast<long long>(threads), o.device.c_str(), static_cast<long long>(hp.seed), hp.validation.c_str(),
       json_num(st.train_loss, 6).c_str(), json_num(st.valid_loss, 6).c_str(),
       json_num(st.valid_accuracy, 4).c_str(), json_num(st.valid_loss_min, 6).c_str(),
-      json_num(test_accuracy, 4).c_str(), best_sps, last_sps);
+      json_num(test_accuracy, 4).c_str(), best_sps, last_sps, flush_denormal() ? "true" : "false");
   return 0;
 }
 
@@ -317,6 +319,10 @@ extern const Command kTrainCommand = {
     "  --dropout P           dropout after each hidden layer (default 0.2)\n"
     "  --seed S              seed for initialisation, shuffling and dropout (default 0)\n"
     "  --threads T           CPU threads (default: all cores)\n"
+    "  --flush-denormal      treat denormal floats as zero, like torch.set_flush_denormal(True):\n"
+    "                        Adam's state turns denormal for weights whose gradient stays zero\n"
+    "                        (dead units), and on Intel cores that slows training by up to 40%;\n"
+    "                        only values below 1.2e-38 change\n"
     "  --device cpu          where to train (only cpu so far)\n"
     "  --validation V        'split': the last 10,000 training images (default); 'test': the test file\n"
     "  --checkpoint-dir DIR  where current_checkpoint.pt and best_model.pt go (default checkpoints)\n"

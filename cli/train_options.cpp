@@ -86,7 +86,7 @@ TrainOptions parse_train_options(const std::vector<std::string>& argv) {
             {"--data", "--epochs", "--batch-size", "--lr", "--dropout", "--seed", "--threads", "--device",
              "--validation", "--warmup-epochs", "--checkpoint-dir", "--checkpoint", "--resume", "--init", "--freeze",
              "--metrics", "--train-size", "--valid-size"},
-            {"--non-strict", "--no-checkpoints"});
+            {"--non-strict", "--no-checkpoints", "--flush-denormal"});
   if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional()[0] + "'");
   if (args.has("--resume") && args.has("--init")) throw UsageError("--resume and --init cannot be combined");
 
@@ -128,6 +128,7 @@ TrainOptions parse_train_options(const std::vector<std::string>& argv) {
                      (cuda_built() ? "CUDA training is not available yet" : "this torchless was built without CUDA") +
                      "; use --device cpu");
   o.save_checkpoints = !args.has("--no-checkpoints");
+  o.flush_denormal = args.has("--flush-denormal");
   o.ck_dir = path_flag("--checkpoint-dir", "checkpoints");
   o.latest_path = path_flag("--checkpoint", o.ck_dir + "/current_checkpoint.pt");
   o.best_path = o.ck_dir + "/best_model.pt";

@@ -17,6 +17,7 @@ struct TrainOptions {
   int64_t threads = 1, warmup = 0, train_size = 0, valid_size = 0;
   std::string device = "cpu";
   bool save_checkpoints = true;
+  bool flush_denormal = false;  ///< --flush-denormal: denormal floats become zero (speed on Intel cores)
   std::string ck_dir, latest_path, best_path, metrics_path;
   std::optional<std::string> resume_path, init_path;
   bool strict_init = true;

@@ -21,6 +21,9 @@ void set_num_threads(int n) {
   // Eigen itself stays single-threaded.
   Eigen::setNbThreads(1);
   cpu::set_gemm_threads(n);
+  // Threads the new count adds take the calling thread's float mode, but
+  // pool threads parked since the mode changed keep their old one.
+  if (flush_denormal()) set_flush_denormal(true);
 }
 
 int get_num_threads() { return cpu::gemm_threads(); }

@@ -419,3 +419,25 @@ TEST(TrainFlags, MetricsRowOnlyAfterTheCheckpointIsSaved) {
   EXPECT_TRUE(starts_with(lines[1], "1,")) << lines[1];
   EXPECT_TRUE(starts_with(lines[2], "2,")) << lines[2];
 }
+
+// --flush-denormal is a switch of the float mode only: the JSON says which
+// mode ran, and on this tiny run (no value gets near 1e-38) the results are
+// the same as without it.
+TEST(TrainFlags, FlushDenormalIsReportedAndChangesNothingAboveDenormals) {
+  Fixture f;
+  const Result ieee = f.train("--epochs 2 --no-checkpoints --seed 3");
+  const Result flush = f.train("--epochs 2 --no-checkpoints --seed 3 --flush-denormal");
+  ASSERT_EQ(ieee.rc, 0) << ieee.all();
+  ASSERT_EQ(flush.rc, 0) << flush.all();
+  EXPECT_HAS(ieee.out, "\"flush_denormal\": false");
+  EXPECT_HAS(flush.out, "\"flush_denormal\": true");
+  const auto losses = [](const std::string& out) {
+    std::string kept;
+    for (const std::string& line : lines_of(out))
+      if (starts_with(line, "Epoch ")) kept += line.substr(0, line.rfind("  ")) + "\n";  // drop samples/s
+    return kept;
+  };
+  EXPECT_FALSE(losses(ieee.out).empty()) << ieee.all();
+  EXPECT_EQ(losses(ieee.out), losses(flush.out));
+  expect_usage_error(f.train("--flush-denormal=1"), "--flush-denormal");
+}
