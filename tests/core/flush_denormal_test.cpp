@@ -64,6 +64,24 @@ TEST_F(FlushDenormal, OnFlushesInEveryThreadAndOffRestores) {
   EXPECT_EQ(count_zero(denormal_products(n)), 0);
 }
 
+// Pool threads outside the current team when the mode changes get it when a
+// larger team takes them back. (GCC's libgomp ends surplus threads when a
+// team shrinks, so there this passes either way; LLVM's libomp parks them,
+// which is the case this covers.)
+TEST_F(FlushDenormal, ParkedThreadsTakeTheModeWhenTheTeamGrowsAgain) {
+  const int64_t n = 1 << 20;
+  set_num_threads(4);
+  set_flush_denormal(true);
+  set_num_threads(2);
+  set_flush_denormal(false);  // threads 3 and 4 are parked, still flushing
+  set_num_threads(4);
+  EXPECT_EQ(count_zero(denormal_products(n)), 0);
+  set_num_threads(2);
+  set_flush_denormal(true);
+  set_num_threads(4);
+  EXPECT_EQ(count_zero(denormal_products(n)), n);
+}
+
 // The training case: a weight whose gradient turns zero. exp_avg then
 // shrinks by beta1 = 0.9 a step: from 1e-4 it is denormal after ~750 steps.
 // With flushing it becomes 0 there; the parameter stays bit-identical, as
