@@ -74,7 +74,7 @@ Checkpoint load_legacy(std::string_view bytes, const std::string& name, const Lo
   std::map<std::string, Pending> storages;
   UnpickleOptions uo;
   uo.safe = opt.safe;
-  uo.on_global = opt.on_global;
+  if (opt.on_global) uo.on_global = [&opt](const std::string& g, size_t) { opt.on_global(g); };
   install_torch_hooks(
       uo,
       [&](const std::string& key, DType dtype, int64_t numel, const std::string& location) -> ValuePtr {

@@ -152,7 +152,7 @@ Checkpoint load_zip(const ZipReader& zip, const LoadOptions& opt) {
   std::map<std::string, ValuePtr> loaded;
   UnpickleOptions uo;
   uo.safe = opt.safe;
-  uo.on_global = opt.on_global;
+  if (opt.on_global) uo.on_global = [&opt](const std::string& g, size_t) { opt.on_global(g); };
   install_torch_hooks(
       uo,
       [&](const std::string& key, DType dtype, int64_t numel, const std::string& location) -> ValuePtr {

@@ -443,7 +443,7 @@ class Unpickler {
   ValuePtr make_global(std::string module, std::string name) {
     auto [m, n] = map_py2_name(std::move(module), std::move(name));
     const std::string full = m + "." + n;
-    if (opt_.on_global) opt_.on_global(full);
+    if (opt_.on_global) opt_.on_global(full, op_);
     if (opt_.safe && (blocked_global(full) || !opt_.allowed_globals.count(full)))
       fail("refusing to load global " + full +
            " (not in the safe allowlist; load with safe=false only if you trust the file)");

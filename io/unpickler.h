@@ -72,9 +72,10 @@ struct UnpickleOptions {
   /// "module.name" after the Python 2 name mapping. Add to it to allow more.
   std::unordered_set<std::string> allowed_globals = default_safe_globals();
   /// Called with every global the pickle names ("module.name" after the
-  /// Python 2 name mapping), before the safe check: lets a caller list what a
-  /// file would import without refusing it.
-  std::function<void(const std::string& full_name)> on_global;
+  /// Python 2 name mapping) and the byte offset of its GLOBAL/STACK_GLOBAL
+  /// opcode, before the safe check: lets a caller list what a file would
+  /// import without refusing it.
+  std::function<void(const std::string& full_name, size_t offset)> on_global;
   /// Deepest container nesting (and MARK nesting) accepted.
   size_t max_depth = 1000;
   /// Bytes after STOP are ignored when true (as pickle.loads does), an error otherwise.

@@ -93,7 +93,7 @@ void ZipReader::parse() {
   EndOfCentralDirectory end = find_end();
   read_central_directory(end.cd_offset, end.cd_size, end.count);
   for (ZipEntry& e : entries_) resolve_local_header(e, end.cd_offset);
-  check_no_overlap();
+  check_layout(end.cd_offset);
 }
 
 ZipReader::EndOfCentralDirectory ZipReader::find_end() const {
@@ -216,11 +216,17 @@ void ZipReader::read_central_directory(std::uint64_t cd_offset, std::uint64_t cd
     }
 
     const std::size_t index = entries_.size();
-    if (!by_name_.emplace(e.name, index).second) fail("duplicate entry name '" + e.name + "'");
+    if (!by_name_.emplace(e.name, index).second)
+      fail("two central-directory entries are named '" + e.name + "' (ambiguous file: readers may take either)");
     by_lower_name_[ascii_lower(e.name)].push_back(index);
     entries_.push_back(std::move(e));
     pos += total;
   }
+}
+
+void ZipReader::read_bytes(std::uint64_t off, void* dst, std::size_t n) const {
+  if (file_ && file_->can_read_at()) file_->read_at(static_cast<std::size_t>(off), dst, n);
+  else std::memcpy(dst, data_ + off, n);
 }
 
 void ZipReader::resolve_local_header(ZipEntry& e, std::uint64_t cd_offset) const {
@@ -238,25 +244,59 @@ void ZipReader::resolve_local_header(ZipEntry& e, std::uint64_t cd_offset) const
   if (!in_bounds(off, kLocalHeaderSize, cd_offset)) {
     fail(rec + ": no local header at offset " + std::to_string(off) + " (truncated or corrupt file)");
   }
-  if (!in_bounds(off + kLocalHeaderSize, e.name.size(), cd_offset)) {
-    fail(rec + ": local header name does not match the central directory");
-  }
   // Each tensor record's header sits on a page of its own: read through the
   // mapping, every one costs a page fault that also maps its neighbours (16
   // records: a 1 GiB zero-copy load went from 0.07 to 0.2 ms). pread leaves
   // the mapping untouched.
-  std::string local(kLocalHeaderSize + e.name.size(), '\0');
-  if (file_ && file_->can_read_at()) file_->read_at(off, local.data(), local.size());
-  else std::memcpy(local.data(), data_ + off, local.size());
-  const auto* h = reinterpret_cast<const std::uint8_t*>(local.data());
+  std::uint8_t h[kLocalHeaderSize];
+  read_bytes(off, h, kLocalHeaderSize);
   if (rd32(h) != kLocalSig) {
     fail(rec + ": no local header at offset " + std::to_string(off) + " (truncated or corrupt file)");
   }
-  // Sizes in the local header are 0 in torch files; only its name and extra
-  // lengths matter (this is exactly torch's getRecordOffset).
   const std::uint16_t name_len = rd16(h + 26), extra_len = rd16(h + 28);
-  if (name_len != e.name.size() || std::memcmp(h + kLocalHeaderSize, e.name.data(), name_len) != 0) {
-    fail(rec + ": local header name does not match the central directory");
+  if (!in_bounds(off + kLocalHeaderSize, std::uint64_t{name_len} + extra_len, cd_offset)) {
+    fail(rec + ": local header runs into the central directory (corrupt file)");
+  }
+  std::string tail(std::size_t{name_len} + extra_len, '\0');
+  read_bytes(off + kLocalHeaderSize, tail.data(), tail.size());
+  if (name_len != e.name.size() || std::memcmp(tail.data(), e.name.data(), name_len) != 0) {
+    fail(rec + ": local header names it '" + tail.substr(0, name_len) + "' (does not match the central directory)");
+  }
+  // What a reader that walks the local headers would see must be what the
+  // central directory says (torch reads the latter, scanners often the
+  // former). With a data descriptor (flag bit 3) the local CRC and sizes
+  // may be 0, as torch writes them; the descriptor is checked instead.
+  const std::uint16_t local_flags = rd16(h + 6), local_method = rd16(h + 8);
+  if (local_method != e.method) {
+    fail(rec + ": local header says compression method " + std::to_string(local_method) +
+         ", the central directory " + std::to_string(e.method));
+  }
+  if ((local_flags & 8u) != (e.flags & 8u)) {
+    fail(rec + ": local header and central directory disagree on whether a data descriptor follows");
+  }
+  std::uint64_t local_comp = rd32(h + 18), local_uncomp = rd32(h + 22);
+  const std::uint32_t local_crc = rd32(h + 14);
+  if (local_comp == kU32Max || local_uncomp == kU32Max) {
+    // ZIP64 local extra: uncompressed then compressed size, both present.
+    const auto* x = reinterpret_cast<const std::uint8_t*>(tail.data()) + name_len;
+    const std::uint8_t* x_end = x + extra_len;
+    while (x_end - x >= 4) {
+      const std::uint16_t id = rd16(x), len = rd16(x + 2);
+      if (len > x_end - x - 4) break;
+      if (id == 1 && len >= 16) {
+        local_uncomp = rd64(x + 4);
+        local_comp = rd64(x + 12);
+        break;
+      }
+      x += 4 + len;
+    }
+  }
+  const bool zero_sizes = local_crc == 0 && local_comp == 0 && local_uncomp == 0;
+  if (!((e.flags & 8u) && zero_sizes) &&
+      (local_crc != e.crc32 || local_comp != e.compressed_size || local_uncomp != e.uncompressed_size)) {
+    fail(rec + ": local header says CRC " + hex32(local_crc) + ", " + std::to_string(local_comp) + " -> " +
+         std::to_string(local_uncomp) + " bytes; the central directory says CRC " + hex32(e.crc32) + ", " +
+         std::to_string(e.compressed_size) + " -> " + std::to_string(e.uncompressed_size) + " bytes");
   }
   e.data_offset = off + kLocalHeaderSize + name_len + extra_len;
   if (!in_bounds(e.data_offset, e.compressed_size, cd_offset)) {
@@ -268,11 +308,40 @@ void ZipReader::resolve_local_header(ZipEntry& e, std::uint64_t cd_offset) const
     fail(rec + ": declared size " + std::to_string(e.uncompressed_size) + " is impossible for " +
          std::to_string(e.compressed_size) + " deflated bytes");
   }
+  e.end_offset = e.data_offset + e.compressed_size;
+  if (e.flags & 8u) check_data_descriptor(e, cd_offset);
+}
+
+// The descriptor after the data: an optional PK\7\8 signature, the CRC, and
+// both sizes in 4 or (ZIP64) 8 bytes each. One of the layouts that fits must
+// agree with the central directory.
+void ZipReader::check_data_descriptor(ZipEntry& e, std::uint64_t cd_offset) const {
+  const std::uint64_t at = e.end_offset;
+  std::uint8_t d[24] = {};
+  const std::size_t avail = static_cast<std::size_t>(std::min<std::uint64_t>(sizeof d, cd_offset - at));
+  read_bytes(at, d, avail);
+  const bool sig = avail >= 4 && rd32(d) == 0x08074b50u;
+  const std::uint8_t* p = d + (sig ? 4 : 0);
+  const std::size_t left = avail - (sig ? 4 : 0);
+  auto matches = [&](bool wide) {
+    const std::size_t need = wide ? 20 : 12;
+    if (left < need || rd32(p) != e.crc32) return false;
+    const std::uint64_t comp = wide ? rd64(p + 4) : rd32(p + 4), uncomp = wide ? rd64(p + 12) : rd32(p + 8);
+    return comp == e.compressed_size && uncomp == e.uncompressed_size;
+  };
+  const bool narrow = matches(false), wide = matches(true);
+  if (!narrow && !wide) {
+    fail("record '" + e.name + "': its data descriptor at offset " + std::to_string(at) +
+         " does not match the central directory's CRC and sizes (corrupt or ambiguous file)");
+  }
+  e.end_offset = at + (sig ? 4 : 0) + (wide && !narrow ? 20 : 12);
 }
 
 // Overlapping records are never written by a real zip tool; they are the
-// signature of a zip bomb or of corrupted offsets.
-void ZipReader::check_no_overlap() const {
+// signature of a zip bomb or of corrupted offsets. A local header in the
+// bytes between records (or before the first) that the central directory
+// does not list is a record one reader sees and another does not.
+void ZipReader::check_layout(std::uint64_t cd_offset) const {
   std::vector<const ZipEntry*> sorted;
   sorted.reserve(entries_.size());
   for (const ZipEntry& e : entries_) sorted.push_back(&e);
@@ -281,10 +350,24 @@ void ZipReader::check_no_overlap() const {
   });
   for (std::size_t i = 1; i < sorted.size(); ++i) {
     const ZipEntry& prev = *sorted[i - 1];
-    if (prev.data_offset + prev.compressed_size > sorted[i]->local_header_offset) {
+    if (prev.end_offset > sorted[i]->local_header_offset) {
       fail("records '" + prev.name + "' and '" + sorted[i]->name + "' overlap (corrupt file)");
     }
   }
+  auto check_gap = [&](std::uint64_t from, std::uint64_t to, const std::string& where) {
+    for (std::uint64_t p = from; p + 4 <= to; ++p) {
+      if (rd32(data_ + p) == kLocalSig) {
+        fail("a local header at offset " + std::to_string(p) + " " + where +
+             " is not in the central directory (a hidden record; ambiguous file)");
+      }
+    }
+  };
+  std::uint64_t cursor = 0;
+  for (const ZipEntry* e : sorted) {
+    check_gap(cursor, e->local_header_offset, "before record '" + e->name + "'");
+    cursor = e->end_offset;
+  }
+  check_gap(cursor, cd_offset, "before the central directory");
 }
 
 std::vector<std::string> ZipReader::names() const {

@@ -5,6 +5,13 @@
 // truncated or corrupted file gives an error, never a crash, hang or a huge
 // allocation. STORED records are returned as zero-copy views into the span.
 //
+// Archives that two readers could read differently are refused as damage, so
+// that what `torchless verify` checks is what torch.load reads: two entries
+// with one name, a local header whose name, method, sizes or CRC disagree
+// with the central directory (or a data descriptor that does), records that
+// overlap, a local header hidden between records that the central directory
+// does not list, and a DEFLATE record that inflates past its declared size.
+//
 // Every error is a std::runtime_error whose message starts with the display
 // name given at construction (normally the file path), e.g.
 //   "ckpt.pt: CRC-32 mismatch in record 'archive/data/0' (stored ..., computed ...)"
@@ -30,6 +37,7 @@ struct ZipEntry {
   std::uint64_t uncompressed_size = 0;
   std::uint64_t local_header_offset = 0;
   std::uint64_t data_offset = 0;    // first byte of the (possibly compressed) data
+  std::uint64_t end_offset = 0;     // just past the data and its data descriptor, if any
 };
 
 class ZipReader {
@@ -96,7 +104,11 @@ class ZipReader {
   EndOfCentralDirectory find_end() const;
   void read_central_directory(std::uint64_t cd_offset, std::uint64_t cd_size, std::uint64_t count);
   void resolve_local_header(ZipEntry& e, std::uint64_t cd_offset) const;
-  void check_no_overlap() const;
+  void check_data_descriptor(ZipEntry& e, std::uint64_t cd_offset) const;
+  void check_layout(std::uint64_t cd_offset) const;
+  // Copies [off, off + n) of the archive into dst: pread for a mapped file
+  // (leaves the mapping's pages untouched), memcpy otherwise.
+  void read_bytes(std::uint64_t off, void* dst, std::size_t n) const;
   // Inflates a DEFLATE record, handing the output to `consume` in pieces of
   // at most 1 MiB; throws unless it inflates to exactly its declared size.
   void inflate_entry(const ZipEntry& e, const std::function<void(const std::uint8_t*, std::size_t)>& consume) const;

@@ -95,6 +95,25 @@ std::uint64_t rd64(const std::string& s, std::size_t at) {
 }
 void wr16(std::string& s, std::size_t at, std::uint16_t v) { std::memcpy(s.data() + at, &v, 2); }
 void wr32(std::string& s, std::size_t at, std::uint32_t v) { std::memcpy(s.data() + at, &v, 4); }
+std::uint16_t rd16(const std::string& s, std::size_t at) {
+  std::uint16_t v;
+  std::memcpy(&v, s.data() + at, 2);
+  return v;
+}
+
+// Rewrites one record's CRC and sizes the same way in its central header (at
+// `cd_entry`) and its local header, without a data descriptor: a consistent
+// lie, which only the deeper checks (overlap, CRC, inflated size) can catch.
+void set_record(std::string& s, std::size_t cd_entry, std::uint32_t crc, std::uint32_t comp, std::uint32_t uncomp) {
+  const std::size_t local = rd32(s, cd_entry + 42);
+  for (std::size_t flags : {cd_entry + 8, local + 6}) wr16(s, flags, static_cast<std::uint16_t>(rd16(s, flags) & ~8u));
+  wr32(s, cd_entry + 16, crc);
+  wr32(s, cd_entry + 20, comp);
+  wr32(s, cd_entry + 24, uncomp);
+  wr32(s, local + 14, crc);
+  wr32(s, local + 18, comp);
+  wr32(s, local + 22, uncomp);
+}
 void wr64(std::string& s, std::size_t at, std::uint64_t v) { std::memcpy(s.data() + at, &v, 8); }
 
 // Offset of the first central header (found via the ZIP64 EOCD torch writes).
@@ -562,7 +581,7 @@ TEST(ZipReader, RejectsDuplicateNamesAndMissingFolder) {
             0);
   std::string msg = expect_throw([&] { ZipReader::open(dir / "dup.zip"); });
   EXPECT_TRUE(starts_with(msg, dir / "dup.zip: ")) << msg;
-  EXPECT_TRUE(contains(msg, "duplicate entry name 'a/x'")) << msg;
+  EXPECT_TRUE(contains(msg, "two central-directory entries are named 'a/x'")) << msg;
 
   ZipReader flat = ZipReader::open(dir / "flat.zip");
   msg = expect_throw([&] { (void)flat.archive_prefix(); });
@@ -724,8 +743,7 @@ TEST(ZipReaderBadInput, HandCraftedCorruptions) {
   {  // record size running into the next record: overlap
     std::string bad = full;
     const std::uint32_t size = rd32(full, cd + 24);
-    wr32(bad, cd + 20, size + 200);
-    wr32(bad, cd + 24, size + 200);
+    set_record(bad, cd, rd32(full, cd + 16), size + 200, size + 200);
     EXPECT_TRUE(contains(msg_of(bad), "overlap")) << msg_of(bad);
   }
   {  // record size running past the central directory
@@ -741,12 +759,12 @@ TEST(ZipReaderBadInput, HandCraftedCorruptions) {
   }
   {  // stored CRC 0 means "not computed": accepted
     std::string bad = full;
-    wr32(bad, cd + 16, 0);
+    set_record(bad, cd, 0, rd32(full, cd + 20), rd32(full, cd + 24));
     EXPECT_NO_THROW(ZipReader(bad.data(), bad.size(), "x").verify_all());
   }
   {  // wrong CRC: named in the message
     std::string bad = full;
-    wr32(bad, cd + 16, 0x1a2b3c4d);
+    set_record(bad, cd, 0x1a2b3c4d, rd32(full, cd + 20), rd32(full, cd + 24));
     const std::string msg = expect_throw([&] { ZipReader(bad.data(), bad.size(), "ckpt.pt").verify_all(); });
     EXPECT_TRUE(starts_with(msg, "ckpt.pt: CRC-32 mismatch in record 'nested/data.pkl' (stored 1a2b3c4d, computed "))
         << msg;
@@ -776,6 +794,7 @@ TEST(ZipReader, VerifyAllChecksDeflatedRecordsInBoundedMemory) {
   const std::size_t cd = bytes.rfind(std::string("PK\x01\x02", 4));
   ASSERT_NE(cd, std::string::npos);
   bytes[cd + 16] ^= 0x01;  // central header: CRC-32
+  bytes[14] ^= 0x01;       // and the same in the local header: a consistent lie
   const std::string msg = expect_throw([&] { ZipReader(bytes.data(), bytes.size(), "zeros.zip").verify_all(); });
   EXPECT_TRUE(contains(msg, "CRC-32 mismatch in record 'a/data/0'")) << msg;
 }
@@ -793,7 +812,7 @@ TEST(ZipReaderBadInput, DeflateSizeLies) {
   const std::size_t cd = static_cast<std::size_t>(rd32(full, full.size() - 22 + 16));
   auto read_with_size = [&](std::uint32_t declared) {
     std::string bad = full;
-    wr32(bad, cd + 24, declared);
+    set_record(bad, cd, rd32(full, cd + 16), rd32(full, cd + 20), declared);
     return expect_throw([&] { ZipReader(bad.data(), bad.size(), "d.zip").read("a/data/0"); });
   };
   std::string msg = read_with_size(1000);
