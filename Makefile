@@ -70,16 +70,25 @@ test-torch2:
 	cmake --build build-torch2 -j $(JOBS)
 	cd build-torch2 && ctest --output-on-failure -j $(JOBS)
 
-# libFuzzer + ASan + UBSan over the checkpoint reader, seeded with the small
-# fixtures, for FUZZ_SECONDS (default 60).
+# libFuzzer + ASan + UBSan, one target per reader (tests/fuzz/<reader>_fuzz.cpp),
+# each seeded from tests/fuzz/corpus/<reader> (the checkpoint target also from
+# the small fixtures) and run for FUZZ_SECONDS (default 60) in turn. New
+# inputs collect in build-fuzz/corpus-<reader>; a crash, leak, timeout or
+# undefined behaviour stops the run with the input saved as
+# build-fuzz/findings/<reader>-* (turn each into a regression test).
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= checkpoint safetensors legacy idx
 fuzz: fuzz-deps
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTORCHLESS_FUZZ=ON \
 	  -DTORCHLESS_TESTS=OFF -DTORCHLESS_BENCH=OFF -DTORCHLESS_CUDA=OFF
-	cmake --build build-fuzz -j $(JOBS) --target checkpoint_fuzz
-	mkdir -p build-fuzz/corpus
-	find tests/data -name '*.pt' -size -16k -exec cp {} build-fuzz/corpus/ \;
-	./build-fuzz/checkpoint_fuzz -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 build-fuzz/corpus
+	cmake --build build-fuzz -j $(JOBS) --target $(addsuffix _fuzz,$(FUZZ_TARGETS))
+	mkdir -p build-fuzz/findings $(addprefix build-fuzz/corpus-,$(FUZZ_TARGETS))
+	find tests/data -name '*.pt' -size -16k -exec cp {} build-fuzz/corpus-checkpoint/ \; 2>/dev/null || true
+	set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  ./build-fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+	    -artifact_prefix=build-fuzz/findings/$$t- build-fuzz/corpus-$$t tests/fuzz/corpus/$$t; \
+	done
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz build-torch2

@@ -1,6 +1,8 @@
 #include "io/checked_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +17,7 @@
 #include <future>
 #include <system_error>
 #include <thread>
+#include <chrono>
 #include <utility>
 #include <vector>
 
@@ -195,7 +198,23 @@ std::string read_file(const std::string& path) {
   return out;
 }
 
+namespace {
+
+// TORCHLESS_TEST_SLOW_WRITES_US: a test hook that sleeps this many
+// microseconds before every write, so that a test can kill a save in the
+// middle (tests/cli/crash_safety_test.cpp). Read once; unset costs nothing.
+void test_pause_before_write() {
+  static const long us = [] {
+    const char* v = std::getenv("TORCHLESS_TEST_SLOW_WRITES_US");
+    return v ? std::strtol(v, nullptr, 10) : 0L;
+  }();
+  if (us > 0) std::this_thread::sleep_for(std::chrono::microseconds(us));
+}
+
+}  // namespace
+
 void write_all(int fd, const void* data, std::size_t n, const std::string& what) {
+  test_pause_before_write();
   const auto* p = static_cast<const char*>(data);
   // Linux write(2) moves at most ~2 GiB per call; ask for 1 GiB at a time.
   constexpr std::size_t kMaxChunk = std::size_t{1} << 30;
@@ -215,6 +234,7 @@ namespace {
 
 // pwrite of [data, data+n) at `offset`, retrying short writes and EINTR.
 void pwrite_all(int fd, const char* p, std::size_t n, off_t offset, const std::string& what) {
+  test_pause_before_write();
   constexpr std::size_t kMaxChunk = std::size_t{1} << 30;
   while (n > 0) {
     ssize_t w = ::pwrite(fd, p, n < kMaxChunk ? n : kMaxChunk, offset);
@@ -294,28 +314,70 @@ void FdSink::flush() {
 
 // ---- AtomicFileWriter ----
 
+namespace {
+
+// Temp names carry the writer's pid ("best_model.pt.tmp.1234.Ab3xYz"), so a
+// later save can tell the leftovers of a killed writer from the file of a
+// live one writing the same destination.
+std::string temp_prefix(const std::string& path) { return path + ".tmp."; }
+
+// Removes `path`'s temp files whose writer is no longer alive. A file whose
+// pid is alive (another writer, or a reused pid) is left alone.
+void remove_stale_temps(const std::string& path) {
+  const std::string dir = directory_of(path);
+  const auto slash = path.find_last_of('/');
+  const std::string base = temp_prefix(slash == std::string::npos ? path : path.substr(slash + 1));
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.compare(0, base.size(), base) != 0) continue;
+    char* end = nullptr;
+    const long pid = std::strtol(name.c_str() + base.size(), &end, 10);
+    if (pid <= 0 || !end || *end != '.') continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    ::unlink((dir + "/" + name).c_str());
+  }
+  ::closedir(d);
+}
+
+}  // namespace
+
 AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
   if (path_.empty()) throw std::runtime_error("(empty path): cannot write a file with an empty name");
   path_ = resolve_symlinks(path_);
   struct stat st {};
   if (::stat(path_.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
     throw std::runtime_error(path_ + ": is a directory, cannot save a file there");
-  std::string tmpl = path_ + ".tmp.XXXXXX";
-  int fd = ::mkstemp(tmpl.data());
-  if (fd < 0) {
+  remove_stale_temps(path_);
+  // An unnamed file (O_TMPFILE) gets a name only when commit() links it in:
+  // a writer killed before then leaves nothing behind. Filesystems without
+  // O_TMPFILE get a named temp file, which a later save removes.
+  const std::string dir = directory_of(path_);
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL && errno != ENOENT) {
     const int err = errno;
-    throw std::runtime_error(path_ + ": cannot create the temporary file for the save in " + directory_of(path_) +
-                             ": " + std::strerror(err));
+    throw std::runtime_error(path_ + ": cannot create the temporary file for the save in " + dir + ": " +
+                             std::strerror(err));
+  }
+  if (fd < 0) {
+    std::string tmpl = temp_prefix(path_) + std::to_string(::getpid()) + ".XXXXXX";
+    fd = ::mkstemp(tmpl.data());
+    if (fd < 0) {
+      const int err = errno;
+      throw std::runtime_error(path_ + ": cannot create the temporary file for the save in " + dir + ": " +
+                               std::strerror(err));
+    }
+    temp_path_ = std::move(tmpl);
   }
   fd_ = fd;
-  temp_path_ = std::move(tmpl);
-  // mkstemp creates 0600; give the result the permissions a normal save would.
+  // Both are created 0600; give the result the permissions a normal save would.
   if (::fchmod(fd_, mode_for_new_file(path_)) != 0) {
     int err = errno;
     ::close(fd_);
-    ::unlink(temp_path_.c_str());
+    if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
     fd_ = -1;
-    throw_errno(temp_path_, "fchmod", err);
+    throw_errno(path_, "fchmod", err);
   }
 }
 
@@ -326,11 +388,25 @@ AtomicFileWriter::~AtomicFileWriter() {
 
 void AtomicFileWriter::commit() {
   if (committed_ || fd_ < 0) throw std::runtime_error(path_ + ": AtomicFileWriter::commit called twice");
-  if (::fsync(fd_) != 0) throw_errno(temp_path_, "fsync");
+  if (::fsync(fd_) != 0) throw_errno(path_, "fsync");
+  if (temp_path_.empty()) {
+    // Give the unnamed file a unique temp name (link(2) never replaces),
+    // then rename that over the destination as below.
+    const std::string proc = "/proc/self/fd/" + std::to_string(fd_);
+    for (unsigned attempt = 0; temp_path_.empty(); ++attempt) {
+      std::string name = temp_prefix(path_) + std::to_string(::getpid()) + "." + std::to_string(attempt) +
+                         std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 1000000);
+      if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) == 0) {
+        temp_path_ = std::move(name);
+      } else if (errno != EEXIST || attempt > 100) {
+        throw_errno(path_, "linking the saved temporary file into its directory");
+      }
+    }
+  }
   int fd = fd_;
   fd_ = -1;
   // close() can report a deferred write error (NFS, quota); never retry it.
-  if (::close(fd) != 0) throw_errno(temp_path_, "close");
+  if (::close(fd) != 0) throw_errno(path_, "close");
   if (::rename(temp_path_.c_str(), path_.c_str()) != 0) throw_errno(path_, "rename");
   committed_ = true;
   fsync_directory(directory_of(path_));

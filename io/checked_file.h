@@ -112,14 +112,19 @@ class FdSink final : public ByteSink {
   std::size_t capacity_;
 };
 
-// Writes a file atomically: the bytes go to `path.tmp.XXXXXX` in the same
-// directory (mkstemp), and commit() fsyncs it, renames it over `path` and
-// fsyncs the directory. Until commit() succeeds `path` is untouched; if the
-// writer is destroyed uncommitted (e.g. during an exception) the temp file is
-// removed. The new file gets the old file's permission bits, or 0666 & ~umask.
-// A symlink at `path` is written through (its final target is replaced, the
-// link stays), as torch.save does. The constructor throws if `path` is a
-// directory or its directory is missing or not writable, naming `path`.
+// Writes a file atomically. The bytes go to an unnamed file in the same
+// directory (O_TMPFILE; on filesystems without it, `path.tmp.PID.XXXXXX`),
+// and commit() fsyncs it, links it in as `path.tmp.PID.N`, renames that over
+// `path` and fsyncs the directory. Until commit() succeeds `path` is
+// untouched: a process killed at any moment leaves the old file or the new
+// one, complete. If the writer is destroyed uncommitted (an exception, a
+// full disk) nothing is left behind; a named temp file a killed writer left
+// is removed by the next save to the same path (its pid is dead; files of a
+// live writer are left alone). The new file gets the old file's permission
+// bits, or 0666 & ~umask. A symlink at `path` is written through (its final
+// target is replaced, the link stays), as torch.save does. The constructor
+// throws if `path` is a directory or its directory is missing or not
+// writable, naming `path`.
 class AtomicFileWriter {
  public:
   // Creates the temp file. Throws std::runtime_error.
@@ -130,6 +135,7 @@ class AtomicFileWriter {
 
   int fd() const { return fd_; }
   const std::string& path() const { return path_; }
+  // The named temp file, or "" while the data is in an unnamed O_TMPFILE.
   const std::string& temp_path() const { return temp_path_; }
 
   // fsync + close + rename + directory fsync. Throws std::runtime_error (the
