@@ -58,6 +58,7 @@ class Scanner {
       if (g.paths.size() < GlobalUse::kMaxPaths) g.paths.push_back(path);
       else ++g.more_paths;
     }, label, nesting);
+    release(root);  // a pickle's cycles would leak otherwise
   }
 
  private:

@@ -2,6 +2,8 @@
 // the checks made on hostile input and the layout written.
 #include "io/safetensors.h"
 
+#include "io/bool_bytes.h"
+
 #include "io/utf8.h"
 
 #include <algorithm>
@@ -467,20 +469,11 @@ Header read_header(const uint8_t* data, size_t size, const std::string& file) {
   return h;
 }
 
-bool bools_valid(const uint8_t* p, size_t n) {
-  for (size_t k = 0; k < n; ++k)
-    if (p[k] > 1) return false;
-  return true;
-}
-
 Tensor copy_tensor(const Entry& e, const uint8_t* data_section) {
   Storage st = Storage::allocate(static_cast<size_t>(e.nbytes), Device::cpu());
   if (e.nbytes) {
     std::memcpy(st.data(), data_section + e.begin, static_cast<size_t>(e.nbytes));
-    if (e.dtype == DType::Bool) {
-      auto* p = static_cast<uint8_t*>(st.data());
-      for (size_t k = 0; k < e.nbytes; ++k) p[k] = p[k] != 0;
-    }
+    if (e.dtype == DType::Bool) normalise_bools(static_cast<uint8_t*>(st.data()), static_cast<size_t>(e.nbytes));
   }
   return Tensor(std::move(st), e.dtype, e.sizes, contiguous_strides(e.sizes), 0);
 }

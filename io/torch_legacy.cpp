@@ -4,6 +4,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "io/bool_bytes.h"
 #include "io/file_error.h"
 #include "io/torch_rebuild.h"
 #include "io/unpickler.h"
@@ -70,6 +71,7 @@ Checkpoint load_legacy(std::string_view bytes, const std::string& name, const Lo
     ValuePtr value;
     DType dtype;
     int64_t numel;
+    bool filled = false;
   };
   std::map<std::string, Pending> storages;
   UnpickleOptions uo;
@@ -126,8 +128,14 @@ Checkpoint load_legacy(std::string_view bytes, const std::string& name, const Lo
       fail_in(name, "truncated: storage '" + k->s + "' needs " + std::to_string(nbytes) + " bytes, " +
                      std::to_string(bytes.size() - r.pos) + " left (an upload may have stopped early)");
     if (nbytes) std::memcpy(it->second.value->storage.data(), bytes.data() + r.pos, nbytes);
+    if (it->second.dtype == DType::Bool) normalise_bools(static_cast<uint8_t*>(it->second.value->storage.data()), nbytes);
+    it->second.filled = true;
     r.pos += nbytes;
   }
+  // A storage the object uses must have its bytes in the file: otherwise
+  // its tensors would show whatever the allocation held.
+  for (const auto& [key, st] : storages)
+    if (!st.filled) fail_in(name, "legacy storage '" + key + "' is used by the object but missing from the storage key list");
   if (keys->items.size() != storages.size()) fail_in(name, "legacy checkpoint: some storages have no data");
   return ck;
 }

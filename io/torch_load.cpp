@@ -11,6 +11,7 @@
 
 #include "io/checked_file.h"
 #include "io/crc32.h"
+#include "io/bool_bytes.h"
 #include "io/file_error.h"
 #include "io/torch_legacy.h"
 #include "io/torch_rebuild.h"
@@ -103,7 +104,10 @@ Storage materialise(const ZipReader& zip, const ZipEntry& e, DType dtype, int64_
     fail_in(zip.display_name(), "storage record '" + e.name + "' holds " + std::to_string(e.uncompressed_size) +
                                  " bytes, but " + std::to_string(numel) + " " + std::string(dtype_name(dtype)) +
                                  " elements need " + std::to_string(nbytes));
-  if (use_mmap && device.is_cpu() && e.method == 0 && !big_endian && e.data_offset % esize == 0) {
+  // Bool bytes other than 0 and 1 need a private, normalised copy.
+  const bool bools_ok = dtype != DType::Bool || e.method != 0 ||
+                        bools_valid(reinterpret_cast<const uint8_t*>(zip.stored_view(e).data()), nbytes);
+  if (use_mmap && device.is_cpu() && e.method == 0 && !big_endian && e.data_offset % esize == 0 && bools_ok) {
     std::string_view view = zip.stored_view(e);
     std::shared_ptr<const void> owner = zip.owner();
     return Storage::wrap(const_cast<char*>(view.data()), view.size(), device,
@@ -122,6 +126,7 @@ Storage materialise(const ZipReader& zip, const ZipEntry& e, DType dtype, int64_
     const std::string bytes = zip.read(e);
     if (nbytes) std::memcpy(cpu.data(), bytes.data(), nbytes);
   }
+  if (dtype == DType::Bool) normalise_bools(static_cast<uint8_t*>(cpu.data()), nbytes);
   if (big_endian) {
     const size_t unit = is_complex(dtype) ? esize / 2 : esize;
     byteswap_elements(cpu.data(), static_cast<size_t>(nbytes / unit), unit);

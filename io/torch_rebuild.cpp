@@ -1,5 +1,7 @@
 #include "io/torch_rebuild.h"
 
+#include "io/bool_bytes.h"
+
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
@@ -123,6 +125,7 @@ Tensor tensor_from_bytes(const std::string& bytes, DType dtype, Shape shape, boo
     fail_in(name, "numpy data has " + std::to_string(bytes.size()) + " bytes, shape " + shape_str(shape) + " of " +
                    std::string(dtype_name(dtype)) + " needs " + std::to_string(n * element_size(dtype)));
   Tensor t = from_blob(bytes.data(), shape, dtype);
+  if (dtype == DType::Bool) normalise_bools(static_cast<uint8_t*>(t.raw_data()), static_cast<size_t>(n));
   if (!little) {
     // complex numbers swap each of their two parts
     const size_t unit = is_complex(dtype) ? element_size(dtype) / 2 : element_size(dtype);

@@ -341,23 +341,10 @@ class Unpickler {
   // Destroys what was built without recursion: a deep tree freed by
   // shared_ptr destructors would overflow the C++ stack.
   void dismantle() noexcept {
-    std::vector<ValuePtr> grave;
-    for (auto& n : created_) {
-      for (auto& c : n->items) grave.push_back(std::move(c));
-      n->items.clear();
-      for (auto& [k, v] : n->entries) {
-        grave.push_back(std::move(k));
-        grave.push_back(std::move(v));
-      }
-      n->entries.clear();
-      grave.push_back(std::move(n->callable));
-      grave.push_back(std::move(n->args));
-      grave.push_back(std::move(n->state));
-    }
     stack_.clear();
     memo_.clear();
-    created_.clear();
-    grave.clear();
+    std::vector<ValuePtr> made = std::move(created_);
+    for (auto& n : made) release(n);
   }
 
   // ---- dicts ----

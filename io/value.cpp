@@ -449,4 +449,28 @@ std::string repr(const ValuePtr& v, int max_depth, size_t max_chars) {
   return utf8_cut(r.out, max_chars);
 }
 
+void release(ValuePtr& root) noexcept {
+  if (!root) return;
+  // Take every child out of every node first (the grave keeps the nodes
+  // alive meanwhile), so that no destructor below has children to recurse into.
+  std::vector<ValuePtr> grave{std::move(root)};
+  for (size_t i = 0; i < grave.size(); ++i) {
+    Value& v = *grave[i];
+    auto bury = [&](ValuePtr& c) {
+      if (c) grave.push_back(std::move(c));
+    };
+    for (auto& c : v.items) bury(c);
+    v.items.clear();
+    for (auto& [k, x] : v.entries) {
+      bury(k);
+      bury(x);
+    }
+    v.entries.clear();
+    bury(v.callable);
+    bury(v.args);
+    bury(v.state);
+  }
+  root.reset();
+}
+
 }  // namespace torchless::io

@@ -89,6 +89,12 @@ struct Value {
   std::vector<std::string> keys() const;
 };
 
+/// Frees everything reachable from `root` and resets it, without recursion,
+/// cycles included: a pickle can build a list that holds itself, which
+/// dropping the last ValuePtr would leak. Every reachable node is emptied,
+/// so call it only on a tree no one else still uses a part of.
+void release(ValuePtr& root) noexcept;
+
 /// Python-like repr, for error messages and `torchless inspect`: containers
 /// below max_depth print as "...", tensors of more than 16 values as their
 /// dtype and shape, and text longer than max_chars (>= 4) is cut to fit,

@@ -23,6 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
       torchless::io::Checkpoint ck = torchless::io::load_checkpoint_bytes(bytes, "fuzz-input", opt);
       (void)torchless::io::repr(ck.root, 6);
+      torchless::io::release(ck.root);  // a pickle may build cycles
     } catch (const std::exception&) {
     }
   }
