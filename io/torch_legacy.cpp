@@ -3,6 +3,7 @@
 #include <cstring>
 #include <map>
 #include <stdexcept>
+#include <vector>
 
 #include "io/bool_bytes.h"
 #include "io/file_error.h"
@@ -45,7 +46,20 @@ Checkpoint load_legacy(std::string_view bytes, const std::string& name, const Lo
     fail_in(name, "the 2018 'PYTORCH1' preview format is not supported");
   Reader r{bytes, 0, name, {}};
   r.plain.safe = true;  // the header pickles never need a global
-  ValuePtr magic;
+  ValuePtr magic, version, sys_info, keys;
+  Checkpoint ck;
+  bool loaded = false;
+  // A file can make any of these trees cyclic: free them however the load
+  // ends (the object too, unless it is returned).
+  struct Release {
+    std::vector<ValuePtr*> trees;
+    ValuePtr* root;
+    const bool* loaded;
+    ~Release() {
+      for (ValuePtr* t : trees) release(*t);
+      if (!*loaded) release(*root);
+    }
+  } cleanup{{&magic, &version, &sys_info, &keys}, &ck.root, &loaded};
   try {
     size_t used = 0;
     magic = unpickle(bytes, r.plain, &used);
@@ -55,16 +69,15 @@ Checkpoint load_legacy(std::string_view bytes, const std::string& name, const Lo
   }
   const bool magic_ok = (magic->kind == K::BigInt && magic->s == kMagic);
   if (!magic_ok) fail_in(name, "not a torch checkpoint (no torch.save magic number)");
-  ValuePtr version = r.next(r.plain, "protocol version");
+  version = r.next(r.plain, "protocol version");
   if (version->kind != K::Int || version->i != kProtocolVersion)
     fail_in(name, "unsupported legacy protocol version " + repr(version));
-  ValuePtr sys_info = r.next(r.plain, "system info");
+  sys_info = r.next(r.plain, "system info");
   if (sys_info->is_dict()) {
     if (ValuePtr little = sys_info->get("little_endian"); little && little->kind == K::Bool && !little->b)
       fail_in(name, "big-endian legacy checkpoints are not supported");
   }
 
-  Checkpoint ck;
   ck.format = "legacy";
   ck.path = name;
   struct Pending {
@@ -110,7 +123,7 @@ Checkpoint load_legacy(std::string_view bytes, const std::string& name, const Lo
     return load_storage(pid);
   };
   ck.root = r.next(uo, "object");
-  ValuePtr keys = r.next(r.plain, "storage key list");
+  keys = r.next(r.plain, "storage key list");
   if (keys->kind != K::List) fail_in(name, "legacy storage key list is not a list");
   for (const auto& k : keys->items) {
     if (k->kind != K::Str) fail_in(name, "legacy storage key is not a string");
@@ -137,6 +150,7 @@ Checkpoint load_legacy(std::string_view bytes, const std::string& name, const Lo
   for (const auto& [key, st] : storages)
     if (!st.filled) fail_in(name, "legacy storage '" + key + "' is used by the object but missing from the storage key list");
   if (keys->items.size() != storages.size()) fail_in(name, "legacy checkpoint: some storages have no data");
+  loaded = true;
   return ck;
 }
 

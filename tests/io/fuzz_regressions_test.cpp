@@ -59,6 +59,18 @@ TEST(FuzzRegressions, ScanOfACyclicPickleFreesIt) {
   EXPECT_TRUE(wl.expired());
 }
 
+// legacy_fuzz: a legacy file whose system-info pickle is a dict holding
+// itself, followed by a broken object pickle. The error path dropped the
+// cyclic header tree, which leaked (LeakSanitizer); every tree the legacy
+// reader builds is now released however the load ends.
+TEST(FuzzRegressions, LegacyCyclicHeaderOnTheErrorPath) {
+  const std::string bytes = torchless::test::read_file(kFuzz + "legacy-cyclic-sys-info.pt");
+  ASSERT_FALSE(bytes.empty());
+  torchless::io::LoadOptions opt;
+  const std::string msg = torchless::test::message_of([&] { torchless::io::load_legacy(bytes, "cyclic.pt", opt); });
+  EXPECT_TRUE(torchless::test::contains(msg, "cyclic.pt: pickle: BINBYTES8 declares")) << msg;
+}
+
 // A storage the legacy object uses but the storage key list omits would have
 // given tensors the allocation's leftover bytes; it is an error now.
 TEST(FuzzRegressions, LegacyStorageMissingFromTheKeyList) {
