@@ -108,7 +108,12 @@ Checkpoint load_legacy(std::string_view bytes, const std::string& name, const Lo
           fail_in(name, "storage '" + key + "' claims " + std::to_string(numel) + " " + std::string(dtype_name(dtype)) +
                          " elements, more than the whole file holds (truncated or corrupt file)");
         const uint64_t nbytes = static_cast<uint64_t>(numel) * element_size(dtype);
-        auto v = Value::from_storage(Storage::allocate(nbytes), dtype);
+        // Zeroed: the bytes come after the object pickle, and until then an
+        // error message may print a tensor over this storage (uninitialised
+        // bool bytes would be undefined behaviour to read).
+        Storage st = Storage::allocate(nbytes);
+        if (nbytes) std::memset(st.data(), 0, nbytes);
+        auto v = Value::from_storage(std::move(st), dtype);
         storages[key] = {v, dtype, numel};
         ck.storages.push_back({key, dtype, numel, location, device});
         return v;
