@@ -4,10 +4,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <stdexcept>
 #include <unordered_set>
 
+#include "io/checked_file.h"
 #include "io/safetensors.h"
 #include "io/utf8.h"
 #include "nn/state_dict.h"
@@ -25,15 +25,16 @@ std::string file_extension(const std::string& path) {
 
 bool is_safetensors_file(const std::string& path) {
   if (file_extension(path) == ".safetensors") return true;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  unsigned char head[9];
-  in.read(reinterpret_cast<char*>(head), 9);
-  if (in.gcount() != 9 || head[8] != '{') return false;
+  std::string head;
+  uint64_t size = 0;
+  try {
+    head = io::read_head(path, 9, &size);
+  } catch (const std::exception&) {
+    return false;  // the load that follows says why
+  }
+  if (head.size() != 9 || head[8] != '{') return false;
   uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | head[i];
-  in.seekg(0, std::ios::end);
-  const auto size = static_cast<uint64_t>(in.tellg());
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(head[static_cast<size_t>(i)]);
   return n >= 2 && n <= size - 8;
 }
 

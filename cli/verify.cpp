@@ -2,7 +2,6 @@
 // without trusting it. The exit code is the verdict, so that
 // `torchless verify upload.pt && python train.py` protects the script.
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -114,15 +113,6 @@ const char* verdict_name(int code) {
   }
 }
 
-std::string head_of(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw std::runtime_error(path + ": cannot open: " + std::strerror(errno));
-  char b[4];
-  const size_t n = std::fread(b, 1, 4, f);
-  std::fclose(f);
-  return std::string(b, n);
-}
-
 // The legacy format's first pickle: protocol 2, LONG1 of 10 bytes, the magic.
 bool starts_like_legacy(std::string_view b) {
   static const std::string kMagicPickle("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19", 14);
@@ -180,7 +170,7 @@ void check_structure(Report& r) {
     for (const auto& [n, t] : f.tensors) r.bytes += static_cast<int64_t>(t.nbytes());
     return;
   }
-  if (head_of(r.path) == std::string("PK\x03\x04", 4)) {
+  if (io::read_head(r.path, 4) == std::string("PK\x03\x04", 4)) {
     r.format = "zip";
     io::ZipReader zip = io::ZipReader::open(r.path);
     r.records = zip.entries().size();

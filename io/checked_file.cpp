@@ -178,6 +178,31 @@ void MappedFile::read_at(std::size_t offset, void* dst, std::size_t n) const {
 
 // ---- whole-file read / write ----
 
+std::string read_head(const std::string& path, std::size_t n, std::uint64_t* file_size) {
+  int raw;
+  do {
+    raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO must not block
+  } while (raw < 0 && errno == EINTR);
+  if (raw < 0) {
+    const int err = errno;
+    throw std::runtime_error(path + ": cannot open: " + std::strerror(err));
+  }
+  FdGuard fd(raw);
+  const struct stat st = stat_regular(raw, path);
+  if (file_size) *file_size = static_cast<std::uint64_t>(st.st_size);
+  std::string out(n, '\0');
+  std::size_t got = 0;
+  while (got < n) {
+    const ssize_t r = ::read(raw, out.data() + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) throw_errno(path, "read");
+    if (r == 0) break;
+    got += static_cast<std::size_t>(r);
+  }
+  out.resize(got);
+  return out;
+}
+
 std::string read_file(const std::string& path) {
   FdGuard fd(open_for_read(path));
   struct stat st = stat_regular(fd.get(), path);

@@ -64,6 +64,12 @@ class MappedFile {
   int fd_ = -1;
 };
 
+// The first n bytes of a regular file (fewer when it is shorter), and its
+// size in *file_size when given: for sniffing a format. A FIFO never blocks.
+// Throws std::runtime_error "PATH: cannot open: <reason>", "PATH: is a
+// directory" or "PATH: not a regular file".
+std::string read_head(const std::string& path, std::size_t n, std::uint64_t* file_size = nullptr);
+
 // Reads the whole file into a string. Throws std::runtime_error on failure.
 std::string read_file(const std::string& path);
 
