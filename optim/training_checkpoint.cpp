@@ -158,8 +158,10 @@ void freeze(nn::Module& model, const std::vector<std::string>& modules) {
         found = true;
       }
     if (!found) {
+      // Only modules that hold parameters can be frozen, so only those are listed.
       std::string names;
-      for (const auto& [n, c] : model.named_children()) names += (names.empty() ? "" : ", ") + n;
+      for (const auto& [n, sub] : model.named_modules())
+        if (!n.empty() && !sub->named_parameters().empty()) names += (names.empty() ? "" : ", ") + n;
       throw std::invalid_argument("freeze: the model has no module or parameter '" + m + "' (modules: " + names + ")");
     }
   }

@@ -61,9 +61,11 @@ io::ValuePtr make_training_checkpoint(const TrainingState& st, const nn::Module&
 TrainingState load_training_checkpoint(const io::ValuePtr& ck, nn::Module& model, Adam& opt,
                                        std::string* prefix_note = nullptr);
 
-/// Sets requires_grad=false on the parameters of each named child
-/// ("fc1" freezes fc1.weight and fc1.bias). Throws std::invalid_argument
-/// naming an unknown module.
+/// Sets requires_grad=false on every parameter whose name is one of
+/// `modules` or starts with one of them and a '.' ("fc1" freezes fc1.weight
+/// and fc1.bias, "layer1" every parameter under layer1, "layer1.0.weight" that
+/// one). Works on any model. Throws std::invalid_argument naming a prefix
+/// that matches nothing (and the modules there are).
 void freeze(nn::Module& model, const std::vector<std::string>& modules);
 
 }  // namespace torchless::optim
