@@ -399,6 +399,8 @@ std::string layer_spec(const Module& m) {
     const LayerArg& v = args[k].second;
     if (p.def) {
       const std::string d = p.def->repr();
+      // Pooling's stride=None means the kernel size.
+      if (p.name == "stride" && p.def->kind == Kind::None && v.repr() == args[0].second.repr()) continue;
       // An int default n is the pair (n, n) torch stores.
       if (v.repr() == d || (p.def->kind == Kind::Int && v.repr() == "(" + d + ", " + d + ")")) continue;
       out += (out.empty() ? "" : ", ") + p.name + "=" + v.repr();
