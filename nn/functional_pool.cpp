@@ -76,6 +76,10 @@ Tensor max_pool2d(const Tensor& x_in, std::array<int64_t, 2> kernel, std::array<
     Tensor out = empty({x.size(0), x.size(1), OH, OW}, x.dtype());
     // Per output element, the flat index in its plane of the maximum (torch's indices).
     auto argmax = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(planes * OH * OW));
+    // Locals, not captured references: the stores through o and am could
+    // otherwise alias them, and every window would reload them.
+    const int64_t KH = kernel[0], KW = kernel[1], SH = stride[0], SW = stride[1], PH = padding[0], PW = padding[1],
+                  DH = dilation[0], DW = dilation[1], oh_n = OH, ow_n = OW;
     cpu::dispatch_float(x.dtype(), "max_pool2d", [&](auto zero) {
       using T = decltype(zero);
       const T* in = static_cast<const T*>(xc.raw_data());
@@ -84,28 +88,32 @@ Tensor max_pool2d(const Tensor& x_in, std::array<int64_t, 2> kernel, std::array<
 #pragma omp parallel for schedule(static) if (planes * H * W >= 65536)
       for (int64_t p = 0; p < planes; ++p) {
         const T* plane = in + p * H * W;
-        for (int64_t oh = 0; oh < OH; ++oh)
-          for (int64_t ow = 0; ow < OW; ++ow) {
+        T* op = o + p * oh_n * ow_n;
+        int64_t* ap = am + p * oh_n * ow_n;
+        for (int64_t oh = 0; oh < oh_n; ++oh) {
+          const int64_t h0 = oh * SH - PH;
+          for (int64_t ow = 0; ow < ow_n; ++ow) {
+            const int64_t w0 = ow * SW - PW;
             T best = -std::numeric_limits<T>::infinity();
             int64_t at = -1;
-            for (int64_t kh = 0; kh < kernel[0]; ++kh) {
-              const int64_t ih = oh * stride[0] - padding[0] + kh * dilation[0];
+            for (int64_t kh = 0; kh < KH; ++kh) {
+              const int64_t ih = h0 + kh * DH;
               if (ih < 0 || ih >= H) continue;
-              for (int64_t kw = 0; kw < kernel[1]; ++kw) {
-                const int64_t iw = ow * stride[1] - padding[1] + kw * dilation[1];
+              for (int64_t kw = 0; kw < KW; ++kw) {
+                const int64_t iw = w0 + kw * DW;
                 if (iw < 0 || iw >= W) continue;
                 const T v = plane[ih * W + iw];
                 // torch's rule: a NaN wins, otherwise the first maximum.
-                if (at < 0 || v > best || std::isnan(v)) {
+                if (at < 0 || v > best || v != v) {
                   best = v;
                   at = ih * W + iw;
                 }
               }
             }
-            const int64_t k = (p * OH + oh) * OW + ow;
-            o[k] = best;
-            am[k] = at;
+            op[oh * ow_n + ow] = best;
+            ap[oh * ow_n + ow] = at;
           }
+        }
       }
     });
     const int64_t HW = H * W, OHW = OH * OW;
