@@ -1,7 +1,8 @@
 #pragma once
 // The tutorials' training checkpoint, as a torch-loadable dict:
 //   {'epoch', 'valid_loss_min', 'state_dict', 'optimizer',
-//    'rng_state' (uint8 tensor: torchless's generator), 'hparams' (dict),
+//    'rng_state' (uint8 tensor: torchless's generator), 'hparams' (dict; its
+//    'model_spec' names a --model architecture),
 //    'train_loss', 'valid_loss', 'valid_accuracy'}
 // A Python user reads it with torch.load (weights_only=True included) and
 // resumes with model.load_state_dict(ck['state_dict']) and
@@ -25,6 +26,8 @@ struct HyperParams {
   int64_t seed = 0;
   std::string validation = "split";
   std::vector<std::string> frozen;  ///< module names whose parameters are frozen ("fc1")
+  /// The model's spec (nn/model_spec.h); "" for the FashionClassifier.
+  std::string model_spec;
 };
 
 struct TrainingState {
