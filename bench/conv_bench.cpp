@@ -1,6 +1,6 @@
 // Conv2d and the CNN's training step: each convolution's forward and
-// backward against the GEMM alone on the same [N*OH*OW, C*KH*KW] x
-// [C*KH*KW, OC] product, so the cost of im2col, col2im and the layout
+// backward against the GEMMs alone on the same [OC, C*KH*KW] x
+// [C*KH*KW, N*OH*OW] products, so the cost of im2col, col2im and the layout
 // copies shows as a fraction of the GEMM's speed.
 //   ./build/bench/conv_bench --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
@@ -47,17 +47,18 @@ void BM_Conv2dForwardBackward(benchmark::State& st) {
   st.counters["GFLOP/s"] = benchmark::Counter(3 * conv_flops(s) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// The three GEMMs of a convolution's forward + backward, nothing else.
+// The three GEMMs of a convolution's forward + backward in conv2d's layout
+// (patches [C*9, N*OH*OW]), nothing else.
 void BM_GemmOfConv(benchmark::State& st) {
   const ConvShape s = kShapes[st.range(0)];
-  const int64_t M = kBatch * s.HW * s.HW, K = s.C * 9;
+  const int64_t NP = kBatch * s.HW * s.HW, K = s.C * 9;
   Generator g(1);
-  Tensor cols = randn({M, K}, DType::Float32, &g), w = randn({s.OC, K}, DType::Float32, &g);
-  Tensor y = empty({M, s.OC}), G = randn({M, s.OC}, DType::Float32, &g), dcols = empty({M, K}), dw = empty({s.OC, K});
+  Tensor cols = randn({K, NP}, DType::Float32, &g), w = randn({s.OC, K}, DType::Float32, &g);
+  Tensor y = empty({s.OC, NP}), G = randn({s.OC, NP}, DType::Float32, &g), dcols = empty({K, NP}), dw = empty({s.OC, K});
   for (auto _ : st) {
-    cpu::gemm(cols, w.t(), y);
-    cpu::gemm(G, w, dcols);
-    cpu::gemm(G.t(), cols, dw);
+    cpu::gemm(w, cols, y);
+    cpu::gemm(w.t(), G, dcols);
+    cpu::gemm(G, cols.t(), dw);
   }
   st.counters["GFLOP/s"] = benchmark::Counter(3 * conv_flops(s) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }

@@ -1,6 +1,7 @@
 // conv2d as im2col + the GEMM (core/cpu/gemm.h): the whole batch's patches
-// form one [N*OH*OW, C*KH*KW] matrix, so each group is one large product
-// instead of N small ones; the backward reuses the saved patch matrix.
+// form one [C*KH*KW, N*OH*OW] matrix, so each group is one large product
+// (weight @ patches) instead of N small ones, and the result reaches NCHW by
+// contiguous row copies; the backward reuses the saved patch matrix.
 #include <stdexcept>
 
 #include "core/autograd.h"
@@ -21,11 +22,6 @@ void check_input(const Tensor& x, const char* op) {
   if (!x.device().is_cpu()) throw std::invalid_argument(std::string(op) + ": CUDA tensors need the CUDA backend");
 }
 
-// A contiguous [N, A, B] (any 2-D or 3-D view of it) as a contiguous [N, B, A]:
-// the GEMM's pixel-major rows to NCHW, and the gradient back.
-Tensor swap_last_two(const Tensor& y, int64_t N, int64_t A, int64_t B) {
-  return y.view({N, A, B}).permute({0, 2, 1}).contiguous();
-}
 
 }  // namespace
 
@@ -71,42 +67,45 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight, const Tensor& bias, std:
                                 ") is smaller than the dilated kernel " + pair_str({KH, KW}) + ", dilation " +
                                 pair_str(dilation));
   const DType dt = x.dtype();
-  const int64_t P = g.OH * g.OW, K = g.cols(), Kg = Cg * KH * KW, OCg = OC / groups;
+  const int64_t P = g.OH * g.OW, NP = g.cols(), Kg = Cg * KH * KW, OCg = OC / groups;
   const Tensor xc = x.detach().contiguous();
-  Tensor cols = empty({g.rows(), K}, dt);
+  Tensor cols = empty({g.rows(), NP}, dt);
+  const Tensor w2 = weight.detach().contiguous().view({OC, Kg});
+  const Tensor b = bias.defined() ? bias.detach().contiguous() : Tensor();
+  Tensor y = empty({OC, NP}, dt);
+  Tensor out = empty({N, OC, g.OH, g.OW}, dt);
   cpu::dispatch_float(dt, "conv2d", [&](auto zero) {
     using T = decltype(zero);
     cpu::im2col(static_cast<const T*>(xc.raw_data()), static_cast<T*>(cols.raw_data()), g);
+    for (int64_t gi = 0; gi < groups; ++gi)
+      cpu::gemm(w2.narrow(0, gi * OCg, OCg), cols.narrow(0, gi * Kg, Kg), y.narrow(0, gi * OCg, OCg));
+    cpu::channels_to_batch(static_cast<const T*>(y.raw_data()), static_cast<T*>(out.raw_data()), N, OC, P,
+                           b.defined() ? static_cast<const T*>(b.raw_data()) : nullptr);
   });
-  const Tensor w2 = weight.detach().contiguous().view({OC, Kg});
-  const Tensor b = bias.defined() ? bias.detach().contiguous() : Tensor();
-  Tensor y = empty({g.rows(), OC}, dt);
-  for (int64_t gi = 0; gi < groups; ++gi)
-    cpu::gemm(cols.narrow(1, gi * Kg, Kg), w2.narrow(0, gi * OCg, OCg).t(), y.narrow(1, gi * OCg, OCg),
-              b.defined() ? b.narrow(0, gi * OCg, OCg) : Tensor());
-  Tensor out = swap_last_two(y, N, P, OC).view({N, OC, g.OH, g.OW});
   if (any_requires_grad({&x, &weight, &bias})) {
     record(out, "ConvolutionBackward", {x, weight, bias},
-           [x, weight, bias, cols, w2, g, groups, OC, OCg, Kg, P, K](const Tensor& grad) {
-             const Tensor G = swap_last_two(grad.contiguous(), g.N, OC, P).view({g.rows(), OC});
+           [x, weight, bias, cols, w2, g, groups, OC, OCg, Kg, P, NP](const Tensor& grad) {
+             const Tensor gc = grad.contiguous();
+             Tensor G = empty({OC, NP}, grad.dtype());  // the gradient in the GEMM's layout
              Tensor dx, dw, db;
-             if (x.requires_grad()) {
-               Tensor dcols = empty({g.rows(), K}, grad.dtype());
-               for (int64_t gi = 0; gi < groups; ++gi)
-                 cpu::gemm(G.narrow(1, gi * OCg, OCg), w2.narrow(0, gi * OCg, OCg), dcols.narrow(1, gi * Kg, Kg));
-               dx = empty({g.N, g.C, g.H, g.W}, grad.dtype());
-               cpu::dispatch_float(grad.dtype(), "conv2d_backward", [&](auto zero) {
-                 using T = decltype(zero);
+             cpu::dispatch_float(grad.dtype(), "conv2d_backward", [&](auto zero) {
+               using T = decltype(zero);
+               cpu::batch_to_channels(static_cast<const T*>(gc.raw_data()), static_cast<T*>(G.raw_data()), g.N, OC, P);
+               if (x.requires_grad()) {
+                 Tensor dcols = empty({g.rows(), NP}, grad.dtype());
+                 for (int64_t gi = 0; gi < groups; ++gi)
+                   cpu::gemm(w2.narrow(0, gi * OCg, OCg).t(), G.narrow(0, gi * OCg, OCg), dcols.narrow(0, gi * Kg, Kg));
+                 dx = empty({g.N, g.C, g.H, g.W}, grad.dtype());
                  cpu::col2im(static_cast<const T*>(dcols.raw_data()), static_cast<T*>(dx.raw_data()), g);
-               });
-             }
+               }
+             });
              if (weight.requires_grad()) {
                Tensor dw2 = empty({OC, Kg}, grad.dtype());
                for (int64_t gi = 0; gi < groups; ++gi)
-                 cpu::gemm(G.narrow(1, gi * OCg, OCg).t(), cols.narrow(1, gi * Kg, Kg), dw2.narrow(0, gi * OCg, OCg));
+                 cpu::gemm(G.narrow(0, gi * OCg, OCg), cols.narrow(0, gi * Kg, Kg).t(), dw2.narrow(0, gi * OCg, OCg));
                dw = dw2.view(weight.sizes());
              }
-             if (bias.defined() && bias.requires_grad()) db = sum(G, {0});
+             if (bias.defined() && bias.requires_grad()) db = sum(G, {1});
              return std::vector<Tensor>{dx, dw, db};
            });
   }
