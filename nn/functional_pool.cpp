@@ -74,8 +74,9 @@ Tensor max_pool2d(const Tensor& x_in, std::array<int64_t, 2> kernel, std::array<
     const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
     const Tensor xc = x.detach().contiguous();
     Tensor out = empty({x.size(0), x.size(1), OH, OW}, x.dtype());
-    // Per output element, the flat index in its plane of the maximum (torch's indices).
-    auto argmax = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(planes * OH * OW));
+    // Per output element, the flat index in its plane of the maximum (torch's
+    // indices); a tensor, so that training steps reuse its cached block.
+    const Tensor argmax = empty({planes * OH * OW}, DType::Int64);
     // Locals, not captured references: the stores through o and am could
     // otherwise alias them, and every window would reload them.
     const int64_t KH = kernel[0], KW = kernel[1], SH = stride[0], SW = stride[1], PH = padding[0], PW = padding[1],
@@ -84,7 +85,7 @@ Tensor max_pool2d(const Tensor& x_in, std::array<int64_t, 2> kernel, std::array<
       using T = decltype(zero);
       const T* in = static_cast<const T*>(xc.raw_data());
       T* o = static_cast<T*>(out.raw_data());
-      int64_t* am = argmax->data();
+      int64_t* am = argmax.data_ptr<int64_t>();
 #pragma omp parallel for schedule(static) if (planes * H * W >= 65536)
       for (int64_t p = 0; p < planes; ++p) {
         const T* plane = in + p * H * W;
@@ -122,7 +123,7 @@ Tensor max_pool2d(const Tensor& x_in, std::array<int64_t, 2> kernel, std::array<
         using T = decltype(zero);
         const T* gv = static_cast<const T*>(g.raw_data());
         T* d = static_cast<T*>(dx.raw_data());
-        const int64_t* am = argmax->data();
+        const int64_t* am = argmax.data_ptr<int64_t>();
 #pragma omp parallel for schedule(static) if (planes * HW >= 65536)
         for (int64_t p = 0; p < planes; ++p)
           for (int64_t k = p * OHW; k < (p + 1) * OHW; ++k)
