@@ -23,5 +23,6 @@ extern const Command kVerifyCommand;
 extern const Command kEvalCommand;
 extern const Command kPredictCommand;
 extern const Command kPlotCommand;
+extern const Command kExportCommand;
 
 }  // namespace torchless::cli

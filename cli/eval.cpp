@@ -1,5 +1,6 @@
-// torchless eval: a saved FashionClassifier on the Fashion-MNIST test set.
+// torchless eval: a saved classifier on the Fashion-MNIST test set.
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -9,7 +10,7 @@
 #include "core/ops.h"
 #include "io/fashion_mnist.h"
 #include "io/idx.h"
-#include "nn/fashion_classifier.h"
+#include "cli/model_choice.h"
 #include "optim/train_loop.h"
 
 namespace torchless::cli {
@@ -17,7 +18,7 @@ namespace torchless::cli {
 namespace {
 
 int run_eval(const std::vector<std::string>& argv) {
-  Args args(argv, {"--data", "--threads"}, {});
+  Args args(argv, {"--data", "--threads", "--model"}, {});
   if (args.positional().size() != 1)
     throw UsageError(args.positional().empty() ? "missing FILE" : "unexpected argument '" + args.positional()[1] + "'");
   const std::string path = args.positional()[0];
@@ -25,10 +26,12 @@ int run_eval(const std::vector<std::string>& argv) {
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
   set_num_threads(static_cast<int>(args.integer("--threads", hw, 1, 1024)));
 
-  nn::FashionClassifier model(0.0);
-  load_fashion_model(path, model);
-  const io::Dataset test = io::load_fashion_mnist(data_dir, false);
-  const optim::EvalStats st = optim::evaluate(model, test);
+  std::optional<std::string> spec;
+  if (auto m = args.opt("--model")) spec = read_model_flag(*m);
+  const std::shared_ptr<nn::Module> model = load_model_file(path, spec);
+  io::Dataset test = io::load_fashion_mnist(data_dir, false);
+  test.images = images_for(*model, test.images);
+  const optim::EvalStats st = optim::evaluate(*model, test);
   const int64_t C = st.classes;
 
   std::printf("%s: %lld test images\n", path.c_str(), static_cast<long long>(test.size()));
@@ -63,11 +66,14 @@ int run_eval(const std::vector<std::string>& argv) {
 
 extern const Command kEvalCommand = {
     "eval", "evaluate a saved classifier on the Fashion-MNIST test set",
-    "usage: torchless eval FILE [--data DIR] [--threads T]\n"
-    "  FILE is a checkpoint dict with a 'state_dict' entry, or a bare state_dict, of the\n"
-    "  FashionClassifier (a 'module.' prefix is stripped). Evaluates in eval mode on the\n"
+    "usage: torchless eval FILE [--model SPEC] [--data DIR] [--threads T]\n"
+    "  FILE is a checkpoint dict with a 'state_dict' entry, or a bare state_dict (a 'module.'\n"
+    "  prefix is stripped), of the FashionClassifier, of the --model SPEC architecture, or of\n"
+    "  the spec its hparams recorded; or a whole model saved by torch.save(model) of torch's\n"
+    "  own layers, or by torchless export. Evaluates in eval mode on the\n"
     "  10,000 test images and prints loss, accuracy, per-class accuracy and the 10x10\n"
     "  confusion matrix; the last line is a JSON summary.\n"
+    "  --model SPEC the architecture (see torchless train --help), or @FILE\n"
     "  --data DIR   folder with the idx .gz files (default /usr/share/datasets/fashion-mnist)\n"
     "  --threads T  CPU threads (default: all cores)\n",
     run_eval};

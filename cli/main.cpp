@@ -18,6 +18,7 @@ const Command* const kCommands[] = {
     &torchless::cli::kTrainCommand, &torchless::cli::kInfoCommand,
     &torchless::cli::kInspectCommand, &torchless::cli::kConvertCommand, &torchless::cli::kVerifyCommand,
     &torchless::cli::kEvalCommand, &torchless::cli::kPredictCommand, &torchless::cli::kPlotCommand,
+    &torchless::cli::kExportCommand,
 };
 
 std::string program_usage() {

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,7 +15,7 @@
 #include "io/checked_file.h"
 #include "io/fashion_mnist.h"
 #include "io/idx.h"
-#include "nn/fashion_classifier.h"
+#include "cli/model_choice.h"
 
 namespace torchless::cli {
 
@@ -72,7 +73,7 @@ void read_images(const std::string& path, int64_t limit, std::vector<Item>& out)
 }
 
 int run_predict(const std::vector<std::string>& argv) {
-  Args args(argv, {"--top", "--limit"}, {"--json"});
+  Args args(argv, {"--top", "--limit", "--model"}, {"--json"});
   const auto& pos = args.positional();
   if (pos.empty()) throw UsageError("missing FILE");
   if (pos.size() < 2) throw UsageError("missing IMAGES");
@@ -80,8 +81,9 @@ int run_predict(const std::vector<std::string>& argv) {
   const int64_t limit = args.integer("--limit", -1, 0, INT64_MAX);
   const bool as_json = args.has("--json");
 
-  nn::FashionClassifier model(0.0);
-  load_fashion_model(pos[0], model);
+  std::optional<std::string> spec;
+  if (auto m = args.opt("--model")) spec = read_model_flag(*m);
+  const std::shared_ptr<nn::Module> model = load_model_file(pos[0], spec);
 
   std::vector<Item> items;
   for (size_t i = 1; i < pos.size(); ++i) read_images(pos[i], limit, items);
@@ -94,8 +96,11 @@ int run_predict(const std::vector<std::string>& argv) {
   Tensor logits;
   {
     NoGradGuard ng;
-    logits = model.forward(from_vector(flat, {B, 784}));
+    logits = model->forward(images_for(*model, from_vector(flat, {B, 784})));
   }
+  if (logits.dim() != 2 || logits.size(1) != 10)
+    throw std::runtime_error(pos[0] + ": the model gives " + shape_str(logits.sizes()) +
+                             " for a batch of images, not scores for Fashion-MNIST's 10 classes [N, 10]");
   const std::vector<double> L = logits.to(DType::Float64).contiguous().to_vector();
   const int64_t C = logits.size(1);
   for (int64_t b = 0; b < B; ++b) {
@@ -134,12 +139,15 @@ int run_predict(const std::vector<std::string>& argv) {
 
 extern const Command kPredictCommand = {
     "predict", "classify 28x28 grayscale images (PGM or idx) with a saved classifier",
-    "usage: torchless predict FILE IMAGES... [--top K] [--limit N] [--json]\n"
-    "  FILE is a checkpoint (with 'state_dict') or a bare state_dict of the FashionClassifier.\n"
+    "usage: torchless predict FILE IMAGES... [--model SPEC] [--top K] [--limit N] [--json]\n"
+    "  FILE is a checkpoint (with 'state_dict') or a bare state_dict of the FashionClassifier,\n"
+    "  of the --model SPEC architecture or of the spec its hparams recorded; or a whole model\n"
+    "  (torch.save(model) of torch's own layers, or torchless export).\n"
     "  IMAGES are 28x28 grayscale PGM files (P2 or P5, maxval <= 255) or idx files (every\n"
     "  image in the file, e.g. t10k-images-idx3-ubyte.gz). Pixels are prepared as in\n"
     "  training, (p/255 - 0.5)/0.5; the model runs in eval mode. Prints, per image, the\n"
     "  predicted class, its softmax probability and the top K classes.\n"
+    "  --model SPEC the architecture (see torchless train --help), or @FILE\n"
     "  --top K    classes to list per image (default 3)\n"
     "  --limit N  at most N images from each idx file\n"
     "  --json     one JSON object per image instead\n",

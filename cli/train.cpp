@@ -23,7 +23,8 @@
 #include "io/idx.h"
 #include "io/torch_load.h"
 #include "io/torch_save.h"
-#include "nn/fashion_classifier.h"
+#include "cli/model_choice.h"
+#include "nn/model_spec.h"
 #include "optim/train_loop.h"
 #include "optim/training_checkpoint.h"
 
@@ -166,7 +167,9 @@ int run_train(const std::vector<std::string>& argv) {
   if (o.flush_denormal && !set_flush_denormal(true))
     std::fprintf(stderr, "torchless train: --flush-denormal: this CPU has no flush-to-zero mode; ignored\n");
   Generator gen(static_cast<uint64_t>(hp.seed));
-  nn::FashionClassifier model(hp.dropout, &gen);
+  const std::shared_ptr<nn::Module> model_ptr = make_model(hp.model_spec, hp.dropout, &gen);
+  nn::Module& model = *model_ptr;
+  if (!hp.model_spec.empty()) std::printf("Model: %s\n", nn::model_spec(model).c_str());
   optim::AdamOptions opts;
   opts.lr = hp.lr;
   optim::Adam opt(model.parameters(), opts);
@@ -214,6 +217,8 @@ int run_train(const std::vector<std::string>& argv) {
   }
   if (o.train_size) train = train.slice(0, std::min(o.train_size, train.size()));
   if (o.valid_size) valid = valid.slice(0, std::min(o.valid_size, valid.size()));
+  for (io::Dataset* d : {&train, &valid}) d->images = images_for(model, d->images);
+  const io::Dataset test_in{images_for(model, test.images), test.labels};
   // An empty set would "train" with loss 0, or make a valid loss of 0 the best model.
   if (train.size() == 0 || valid.size() == 0) {
     std::string msg = "--data " + data_dir + ": " + std::to_string(full.size()) + " training and " +
@@ -244,9 +249,9 @@ int run_train(const std::vector<std::string>& argv) {
   for (int64_t w = 0; w < o.warmup; ++w) {
     // Warm-up epochs train a throwaway copy so they do not change the run.
     Generator wgen(static_cast<uint64_t>(hp.seed) + 1000003 * static_cast<uint64_t>(w + 1));
-    nn::FashionClassifier wmodel(hp.dropout, &wgen);
-    optim::Adam wopt(wmodel.parameters(), opts);
-    optim::train_epoch(wmodel, wopt, train, hp.batch_size, wgen);
+    const std::shared_ptr<nn::Module> wmodel = make_model(hp.model_spec, hp.dropout, &wgen);
+    optim::Adam wopt(wmodel->parameters(), opts);
+    optim::train_epoch(*wmodel, wopt, train, hp.batch_size, wgen);
   }
 
   double best_sps = 0, last_sps = 0;
@@ -283,7 +288,7 @@ int run_train(const std::vector<std::string>& argv) {
     std::fflush(stdout);
   }
   // No test images: no accuracy (null in the JSON), rather than 0.
-  const double test_accuracy = test.size() ? optim::evaluate(model, test).accuracy : std::nan("");
+  const double test_accuracy = test.size() ? optim::evaluate(model, test_in).accuracy : std::nan("");
   if (test.size())
     std::printf("Test accuracy %.4f (%lld images)\n", test_accuracy, static_cast<long long>(test.size()));
   else
@@ -304,19 +309,26 @@ int run_train(const std::vector<std::string>& argv) {
 }  // namespace
 
 extern const Command kTrainCommand = {
-    "train", "train the Fashion-MNIST classifier (checkpoints, resume, freeze)",
+    "train", "train a Fashion-MNIST classifier (checkpoints, resume, freeze, --model SPEC)",
     "usage: torchless train [options]\n"
     "  Trains the tutorials' FashionClassifier (784-512-256-128-64-10, ReLU, dropout, Adam,\n"
-    "  cross-entropy) on Fashion-MNIST. Every epoch writes the latest checkpoint, and the best\n"
-    "  one when the validation loss improves; both are dicts {epoch, valid_loss_min, state_dict,\n"
-    "  optimizer, rng_state, hparams} that Python's torch.load reads. The last line printed is\n"
-    "  a JSON summary.\n"
+    "  cross-entropy), or the --model SPEC architecture, on Fashion-MNIST. Every epoch writes\n"
+    "  the latest checkpoint, and the best one when the validation loss improves; both are\n"
+    "  dicts {epoch, valid_loss_min, state_dict, optimizer, rng_state, hparams} that Python's\n"
+    "  torch.load reads. The last line printed is a JSON summary.\n"
     "  --data DIR            folder with the idx .gz files (default /usr/share/datasets/fashion-mnist)\n"
     "  --epochs N            the total number of epochs: the last one to train (default 3); with\n"
     "                        --resume, more than the checkpoint's epoch\n"
     "  --batch-size B        minibatch size (default 64)\n"
     "  --lr LR               Adam learning rate (default 0.001)\n"
     "  --dropout P           dropout after each hidden layer (default 0.2)\n"
+    "  --model SPEC          train another architecture, e.g. \"Conv2d(1, 16, 3, padding=1) ReLU\n"
+    "                        MaxPool2d(2) Flatten Linear(3136, 10)\" (torch's layers and arguments;\n"
+    "                        name:Layer and [nested] give torch's keys; see the README), or @FILE\n"
+    "                        for a spec kept in FILE; image planes [N, 1, 28, 28] reach a model\n"
+    "                        whose first layer is a Conv2d/pooling/BatchNorm2d, rows [N, 784] any\n"
+    "                        other; recorded in the checkpoints' hparams (eval, predict, --resume\n"
+    "                        find it there)"
     "  --seed S              seed for initialisation, shuffling and dropout (default 0)\n"
     "  --threads T           CPU threads (default: all cores)\n"
     "  --flush-denormal      treat denormal floats as zero, like torch.set_flush_denormal(True):\n"
@@ -334,7 +346,8 @@ extern const Command kTrainCommand = {
     "                        unless given as flags, and get the flags' checks\n"
     "  --init FILE           start from a state_dict (or a checkpoint's state_dict)\n"
     "  --non-strict          with --init: load the keys that match, report the others\n"
-    "  --freeze LIST         comma-separated modules to freeze, e.g. fc1,fc2 (not all of them)\n"
+    "  --freeze LIST         comma-separated modules to freeze, e.g. fc1,fc2 (not all of them):\n"
+    "                        every parameter named so or under that name (layer1 freezes layer1.*)\n"
     "  --metrics FILE        append one CSV row per epoch, after its checkpoints are saved (see\n"
     "                        'torchless plot'); a new or empty FILE gets the header first, and a\n"
     "                        FILE that is neither empty nor such a CSV is refused, never overwritten\n"

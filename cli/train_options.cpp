@@ -10,7 +10,8 @@
 #include "core/device.h"
 #include "core/generator.h"
 #include "io/idx.h"
-#include "nn/fashion_classifier.h"
+#include "cli/model_choice.h"
+#include "nn/model_spec.h"
 #include "optim/training_checkpoint.h"
 
 namespace torchless::cli {
@@ -49,9 +50,10 @@ std::optional<double> real_flag(const Args& args, const char* flag, double min, 
 // Why freezing `modules` leaves nothing sensible to train ("" when it does
 // not): an unknown module, or every parameter frozen, which would otherwise
 // fail only at the first backward().
-std::string freeze_problem(const std::vector<std::string>& modules) {
+std::string freeze_problem(const std::vector<std::string>& modules, const std::string& spec) {
   Generator g;
-  nn::FashionClassifier probe(0.0, &g);
+  const std::shared_ptr<nn::Module> model = make_model(spec, 0.0, &g);
+  nn::Module& probe = *model;
   try {
     optim::freeze(probe, modules);
   } catch (const std::invalid_argument& e) {
@@ -85,7 +87,7 @@ TrainOptions parse_train_options(const std::vector<std::string>& argv) {
   Args args(argv,
             {"--data", "--epochs", "--batch-size", "--lr", "--dropout", "--seed", "--threads", "--device",
              "--validation", "--warmup-epochs", "--checkpoint-dir", "--checkpoint", "--resume", "--init", "--freeze",
-             "--metrics", "--train-size", "--valid-size"},
+             "--metrics", "--train-size", "--valid-size", "--model"},
             {"--non-strict", "--no-checkpoints", "--flush-denormal"});
   if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional()[0] + "'");
   if (args.has("--resume") && args.has("--init")) throw UsageError("--resume and --init cannot be combined");
@@ -106,10 +108,15 @@ TrainOptions parse_train_options(const std::vector<std::string>& argv) {
   o.validation = args.opt("--validation");
   if (o.validation && *o.validation != "split" && *o.validation != "test")
     throw UsageError("--validation must be 'split' or 'test', got '" + *o.validation + "'");
+  if (auto m = args.opt("--model")) o.model_spec = read_model_flag(*m);
+  if (o.model_spec && o.dropout)
+    throw UsageError("--dropout sets the FashionClassifier's dropout; with --model, put Dropout(p) layers in the spec");
   if (auto f = args.opt("--freeze")) {
     o.freeze = split_list(*f);
-    if (const std::string why = freeze_problem(*o.freeze); !why.empty())
-      throw UsageError("--freeze " + *f + ": " + why);
+    // With --resume and no --model the architecture is the checkpoint's, checked by resolve_recipe.
+    if (o.model_spec || !args.has("--resume"))
+      if (const std::string why = freeze_problem(*o.freeze, o.model_spec.value_or("")); !why.empty())
+        throw UsageError("--freeze " + *f + ": " + why);
   }
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
   o.threads = args.integer("--threads", hw, 1, 1024);
@@ -163,9 +170,18 @@ optim::HyperParams resolve_recipe(const TrainOptions& o, const optim::HyperParam
   if (!o.seed && hp.seed < 0) refuse("seed", std::to_string(hp.seed), "it must not be negative", "--seed");
   if (!o.validation && hp.validation != "split" && hp.validation != "test")
     refuse("validation", "'" + hp.validation + "'", "it must be 'split' or 'test'", "--validation");
-  if (!o.freeze)
-    if (const std::string why = freeze_problem(hp.frozen); !why.empty())
-      refuse("frozen", "[" + join_list(hp.frozen) + "]", why, "--freeze");
+  if (!o.model_spec && !hp.model_spec.empty()) {
+    try {
+      nn::parse_model_spec(hp.model_spec);
+    } catch (const std::invalid_argument& e) {
+      refuse("model_spec", "'" + hp.model_spec + "'", e.what(), "--model");
+    }
+  }
+  const std::string spec = o.model_spec.value_or(hp.model_spec);
+  if (const std::string why = freeze_problem(o.freeze.value_or(hp.frozen), spec); !why.empty()) {
+    if (o.freeze) throw UsageError("--freeze " + join_list(*o.freeze) + ": " + why);
+    refuse("frozen", "[" + join_list(hp.frozen) + "]", why, "--freeze");
+  }
   }
   hp.batch_size = o.batch_size.value_or(hp.batch_size);
   hp.lr = o.lr.value_or(hp.lr);
@@ -173,6 +189,7 @@ optim::HyperParams resolve_recipe(const TrainOptions& o, const optim::HyperParam
   hp.seed = o.seed.value_or(hp.seed);
   hp.validation = o.validation.value_or(hp.validation);
   if (o.freeze) hp.frozen = *o.freeze;
+  if (o.model_spec) hp.model_spec = *o.model_spec;
   return hp;
 }
 

@@ -26,12 +26,14 @@ struct TrainOptions {
   std::optional<double> lr, dropout;
   std::optional<std::string> validation;
   std::optional<std::vector<std::string>> freeze;
+  std::optional<std::string> model_spec;  ///< --model: the spec's text (an @FILE already read)
 };
 
 /// Parses and range-checks every flag (paths must not be empty, --freeze must
 /// leave something to train, --device must be one this build trains on, the
 /// latest checkpoint, the best one and the metrics file must be three
-/// files). Reads no file. Throws UsageError.
+/// files, --model must parse). Reads no file but the spec of a --model
+/// @FILE. Throws UsageError.
 TrainOptions parse_train_options(const std::vector<std::string>& argv);
 
 /// The recipe to train with: `saved` (a resumed checkpoint's hparams, or null

@@ -61,6 +61,7 @@ ModuleNode build(const ValuePtr& obj, const std::string& name, const std::string
   ModuleNode n;
   n.name = name;
   n.class_name = class_name_of(obj);
+  n.object = obj;
   const std::string label = where.empty() ? n.class_name : where;
   if (ValuePtr t = attr(obj, "training")) {
     if (t->kind != K::Bool) throw std::invalid_argument(label + ": 'training' is not a bool");
@@ -103,6 +104,8 @@ bool is_pickled_module(const ValuePtr& v) {
 }
 
 ModuleNode module_tree(const ValuePtr& root) { return build(root, "", "", 0); }
+
+ValuePtr module_attribute(const ModuleNode& m, std::string_view key) { return attr(m.object, key); }
 
 std::vector<NamedParameter> named_parameters(const ModuleNode& root) {
   std::unordered_set<const void*> seen;

@@ -5,6 +5,7 @@
 // `_modules`, `training`), giving the module hierarchy, its parameters (with
 // requires_grad as saved) and its buffers, named the way torch names them.
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -23,7 +24,14 @@ struct ModuleNode {
   /// Buffer names listed in `_non_persistent_buffers_set` (present in `_buffers`).
   std::vector<std::pair<std::string, Tensor>> non_persistent_buffers;
   std::vector<ModuleNode> children;  ///< `_modules`, None entries skipped
+  /// The pickled object itself, for its other attributes (a layer's
+  /// hyper-parameters: in_features, kernel_size, eps, ...).
+  ValuePtr object;
 };
+
+/// The attribute `key` of a module's pickled object (from its BUILD state),
+/// or nullptr when it has none.
+ValuePtr module_attribute(const ModuleNode& m, std::string_view key);
 
 /// The module tree under `root` (a loaded checkpoint's root, or any value
 /// inside one). Throws std::invalid_argument if `root` is not a pickled

@@ -224,3 +224,58 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target) {
 }
 
 }  // namespace torchless::nn::functional
+
+namespace torchless::nn::functional {
+
+Tensor softmax(const Tensor& x, int64_t dim) { return exp(log_softmax(x, dim)); }
+
+Tensor gelu(const Tensor& x, const std::string& approximate) {
+  if (approximate != "none" && approximate != "tanh")
+    throw std::invalid_argument("gelu: approximate must be 'none' or 'tanh', got '" + approximate + "'");
+  if (!x.device().is_cpu()) throw std::invalid_argument("gelu: CUDA tensors need the CUDA backend");
+  const bool use_tanh = approximate == "tanh";
+  const Tensor xc = x.detach().contiguous();
+  Tensor out = empty(x.sizes(), x.dtype());
+  constexpr double kSqrt2OverPi = 0.7978845608028654, kInvSqrt2 = 0.7071067811865476, kCubic = 0.044715;
+  cpu::dispatch_float(x.dtype(), "gelu", [&](auto zero) {
+    using T = decltype(zero);
+    const T* in = static_cast<const T*>(xc.raw_data());
+    T* o = static_cast<T*>(out.raw_data());
+    const int64_t n = out.numel();
+#pragma omp parallel for if (n >= 65536) schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      const T v = in[i];
+      o[i] = use_tanh ? T(0.5) * v * (T(1) + std::tanh(T(kSqrt2OverPi) * (v + T(kCubic) * v * v * v)))
+                      : T(0.5) * v * (T(1) + std::erf(v * T(kInvSqrt2)));
+    }
+  });
+  if (any_requires_grad({&x})) {
+    record(out, "GeluBackward", {x}, [xc, use_tanh](const Tensor& g) {
+      const Tensor gc = g.contiguous();
+      Tensor gi = empty(g.sizes(), g.dtype());
+      cpu::dispatch_float(g.dtype(), "gelu_backward", [&](auto zero) {
+        using T = decltype(zero);
+        const T* in = static_cast<const T*>(xc.raw_data());
+        const T* gv = static_cast<const T*>(gc.raw_data());
+        T* o = static_cast<T*>(gi.raw_data());
+        const int64_t n = gi.numel();
+#pragma omp parallel for if (n >= 65536) schedule(static)
+        for (int64_t i = 0; i < n; ++i) {
+          const T v = in[i];
+          T d;
+          if (use_tanh) {
+            const T t = std::tanh(T(kSqrt2OverPi) * (v + T(kCubic) * v * v * v));
+            d = T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * v * v);
+          } else {
+            d = T(0.5) * (T(1) + std::erf(v * T(kInvSqrt2))) + v * std::exp(T(-0.5) * v * v) * T(kInvSqrt2 / 1.7724538509055159);
+          }
+          o[i] = gv[i] * d;
+        }
+      });
+      return std::vector<Tensor>{gi};
+    });
+  }
+  return out;
+}
+
+}  // namespace torchless::nn::functional

@@ -1,6 +1,8 @@
 #include "nn/module.h"
 
 #include <stdexcept>
+#include <unordered_set>
+#include <utility>
 
 #include "core/autograd.h"
 
@@ -55,6 +57,27 @@ std::vector<std::pair<std::string, Tensor>> Module::named_buffers(bool recurse) 
 }
 
 std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_children() const { return children_; }
+
+std::vector<std::pair<std::string, const Module*>> Module::named_modules() const {
+  std::vector<std::pair<std::string, const Module*>> out;
+  std::unordered_set<const Module*> seen;
+  struct Walker {
+    static void walk(const Module& m, const std::string& path, std::unordered_set<const Module*>& seen,
+                     std::vector<std::pair<std::string, const Module*>>& out) {
+      if (!seen.insert(&m).second) return;
+      out.emplace_back(path, &m);
+      for (const auto& [n, c] : m.children_) walk(*c, path.empty() ? n : path + "." + n, seen, out);
+    }
+  };
+  Walker::walk(*this, "", seen, out);
+  return out;
+}
+
+std::vector<std::pair<std::string, Module*>> Module::named_modules() {
+  std::vector<std::pair<std::string, Module*>> out;
+  for (const auto& [n, m] : std::as_const(*this).named_modules()) out.emplace_back(n, const_cast<Module*>(m));
+  return out;
+}
 
 void Module::train(bool on) {
   training_ = on;

@@ -30,6 +30,11 @@ class Module {
   std::vector<std::pair<std::string, Tensor>> named_buffers(bool recurse = true) const;
   /// Direct children, in registration order.
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const;
+  /// This module (named "") and every descendant, depth-first in
+  /// registration order, as dotted paths ("layer1", "layer1.0"); a module
+  /// registered twice is listed once (torch's named_modules()).
+  std::vector<std::pair<std::string, Module*>> named_modules();
+  std::vector<std::pair<std::string, const Module*>> named_modules() const;
 
   /// Sets training mode here and in every child (affects Dropout).
   void train(bool on = true);

@@ -65,6 +65,7 @@ io::ValuePtr make_training_checkpoint(const TrainingState& st, const nn::Module&
   hp->set("seed", Value::integer(st.hparams.seed));
   hp->set("validation", Value::str(st.hparams.validation));
   hp->set("frozen", str_list(st.hparams.frozen));
+  if (!st.hparams.model_spec.empty()) hp->set("model_spec", Value::str(st.hparams.model_spec));
   ck->set("hparams", hp);
   ck->set("train_loss", Value::floating(st.train_loss));
   ck->set("valid_loss", Value::floating(st.valid_loss));
@@ -84,6 +85,8 @@ HyperParams read_hparams(const io::ValuePtr& ck, HyperParams hp) {
   if (ValuePtr s = entry(h, "seed")) hp.seed = read_entry(where + "'seed'", s, as_int);
   if (ValuePtr v = entry(h, "validation"))
     hp.validation = read_entry(where + "'validation'", v, [](const ValuePtr& x) { return x->as_str(); });
+  if (ValuePtr m = entry(h, "model_spec"))
+    hp.model_spec = read_entry(where + "'model_spec'", m, [](const ValuePtr& x) { return x->as_str(); });
   if (ValuePtr f = entry(h, "frozen")) {
     // A silently ignored list would train what the saved run kept frozen.
     if (f->kind != Value::Kind::List && f->kind != Value::Kind::Tuple)
@@ -158,8 +161,10 @@ void freeze(nn::Module& model, const std::vector<std::string>& modules) {
         found = true;
       }
     if (!found) {
+      // Only modules that hold parameters can be frozen, so only those are listed.
       std::string names;
-      for (const auto& [n, c] : model.named_children()) names += (names.empty() ? "" : ", ") + n;
+      for (const auto& [n, sub] : model.named_modules())
+        if (!n.empty() && !sub->named_parameters().empty()) names += (names.empty() ? "" : ", ") + n;
       throw std::invalid_argument("freeze: the model has no module or parameter '" + m + "' (modules: " + names + ")");
     }
   }

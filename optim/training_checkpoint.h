@@ -1,7 +1,8 @@
 #pragma once
 // The tutorials' training checkpoint, as a torch-loadable dict:
 //   {'epoch', 'valid_loss_min', 'state_dict', 'optimizer',
-//    'rng_state' (uint8 tensor: torchless's generator), 'hparams' (dict),
+//    'rng_state' (uint8 tensor: torchless's generator), 'hparams' (dict; its
+//    'model_spec' names a --model architecture),
 //    'train_loss', 'valid_loss', 'valid_accuracy'}
 // A Python user reads it with torch.load (weights_only=True included) and
 // resumes with model.load_state_dict(ck['state_dict']) and
@@ -25,6 +26,8 @@ struct HyperParams {
   int64_t seed = 0;
   std::string validation = "split";
   std::vector<std::string> frozen;  ///< module names whose parameters are frozen ("fc1")
+  /// The model's spec (nn/model_spec.h); "" for the FashionClassifier.
+  std::string model_spec;
 };
 
 struct TrainingState {
@@ -61,9 +64,11 @@ io::ValuePtr make_training_checkpoint(const TrainingState& st, const nn::Module&
 TrainingState load_training_checkpoint(const io::ValuePtr& ck, nn::Module& model, Adam& opt,
                                        std::string* prefix_note = nullptr);
 
-/// Sets requires_grad=false on the parameters of each named child
-/// ("fc1" freezes fc1.weight and fc1.bias). Throws std::invalid_argument
-/// naming an unknown module.
+/// Sets requires_grad=false on every parameter whose name is one of
+/// `modules` or starts with one of them and a '.' ("fc1" freezes fc1.weight
+/// and fc1.bias, "layer1" every parameter under layer1, "layer1.0.weight" that
+/// one). Works on any model. Throws std::invalid_argument naming a prefix
+/// that matches nothing (and the modules there are).
 void freeze(nn::Module& model, const std::vector<std::string>& modules);
 
 }  // namespace torchless::optim

@@ -1,0 +1,247 @@
+// Max, average and adaptive average pooling over [N, C, H, W], one input
+// plane per loop iteration (planes are independent, so they split across
+// threads without sharing an output element).
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include "core/autograd.h"
+#include "core/cpu/dispatch.h"
+#include "nn/functional.h"
+
+namespace torchless::nn::functional {
+namespace {
+
+std::string pair_str(std::array<int64_t, 2> p) { return "(" + std::to_string(p[0]) + ", " + std::to_string(p[1]) + ")"; }
+
+void check_input(const Tensor& x, const char* op) {
+  if (x.dim() != 3 && x.dim() != 4)
+    throw std::invalid_argument(std::string(op) + ": expected a 3-D [C, H, W] or 4-D [N, C, H, W] input, got " +
+                                shape_str(x.sizes()));
+  if (!x.device().is_cpu()) throw std::invalid_argument(std::string(op) + ": CUDA tensors need the CUDA backend");
+  if (x.size(-1) < 1 || x.size(-2) < 1)
+    throw std::invalid_argument(std::string(op) + ": input " + shape_str(x.sizes()) + " has an empty plane");
+}
+
+void check_window(const char* op, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
+                  std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation) {
+  for (int i = 0; i < 2; ++i) {
+    if (kernel[i] < 1) throw std::invalid_argument(std::string(op) + ": kernel_size must be positive, got " + pair_str(kernel));
+    if (stride[i] < 1) throw std::invalid_argument(std::string(op) + ": stride must be positive, got " + pair_str(stride));
+    if (dilation[i] < 1) throw std::invalid_argument(std::string(op) + ": dilation must be positive, got " + pair_str(dilation));
+    if (padding[i] < 0 || padding[i] > kernel[i] / 2)
+      throw std::invalid_argument(std::string(op) + ": padding " + pair_str(padding) +
+                                  " must be between 0 and half the kernel size " + pair_str(kernel));
+  }
+}
+
+std::array<int64_t, 2> out_size(const char* op, const Tensor& x, std::array<int64_t, 2> kernel,
+                                std::array<int64_t, 2> stride, std::array<int64_t, 2> padding,
+                                std::array<int64_t, 2> dilation, bool ceil_mode) {
+  const std::array<int64_t, 2> o{pooled_size(x.size(2), kernel[0], stride[0], padding[0], dilation[0], ceil_mode),
+                                 pooled_size(x.size(3), kernel[1], stride[1], padding[1], dilation[1], ceil_mode)};
+  if (o[0] < 1 || o[1] < 1)
+    throw std::invalid_argument(std::string(op) + ": input " + shape_str(x.sizes()) + " is too small for kernel " +
+                                pair_str(kernel) + " (output would be " + pair_str(o) + ")");
+  return o;
+}
+
+// Unbatched input: run on a batch of one and drop the batch dim again.
+template <class F> Tensor batched(const Tensor& x, F&& f) {
+  return x.dim() == 3 ? f(x.unsqueeze(0)).squeeze(0) : f(x);
+}
+
+// Applies the backward `scatter(grad, dx)` (dx zeroed, both contiguous) as
+// the op's gradient.
+template <class F> void record_plane_op(Tensor& out, const char* name, const Tensor& x, F scatter) {
+  if (!any_requires_grad({&x})) return;
+  const Shape shape = x.sizes();
+  record(out, name, {x}, [shape, scatter](const Tensor& g) {
+    Tensor dx = zeros(shape, g.dtype());
+    scatter(g.contiguous(), dx);
+    return std::vector<Tensor>{dx};
+  });
+}
+
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x_in, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
+                  std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation, bool ceil_mode) {
+  check_input(x_in, "max_pool2d");
+  check_window("max_pool2d", kernel, stride, padding, dilation);
+  return batched(x_in, [&](const Tensor& x) {
+    const auto [OH, OW] = out_size("max_pool2d", x, kernel, stride, padding, dilation, ceil_mode);
+    const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
+    const Tensor xc = x.detach().contiguous();
+    Tensor out = empty({x.size(0), x.size(1), OH, OW}, x.dtype());
+    // Per output element, the flat index in its plane of the maximum (torch's
+    // indices); a tensor, so that training steps reuse its cached block.
+    const Tensor argmax = empty({planes * OH * OW}, DType::Int64);
+    // Locals, not captured references: the stores through o and am could
+    // otherwise alias them, and every window would reload them.
+    const int64_t KH = kernel[0], KW = kernel[1], SH = stride[0], SW = stride[1], PH = padding[0], PW = padding[1],
+                  DH = dilation[0], DW = dilation[1], oh_n = OH, ow_n = OW;
+    cpu::dispatch_float(x.dtype(), "max_pool2d", [&](auto zero) {
+      using T = decltype(zero);
+      const T* in = static_cast<const T*>(xc.raw_data());
+      T* o = static_cast<T*>(out.raw_data());
+      int64_t* am = argmax.data_ptr<int64_t>();
+#pragma omp parallel for schedule(static) if (planes * H * W >= 65536)
+      for (int64_t p = 0; p < planes; ++p) {
+        const T* plane = in + p * H * W;
+        T* op = o + p * oh_n * ow_n;
+        int64_t* ap = am + p * oh_n * ow_n;
+        for (int64_t oh = 0; oh < oh_n; ++oh) {
+          const int64_t h0 = oh * SH - PH;
+          for (int64_t ow = 0; ow < ow_n; ++ow) {
+            const int64_t w0 = ow * SW - PW;
+            T best = -std::numeric_limits<T>::infinity();
+            int64_t at = -1;
+            for (int64_t kh = 0; kh < KH; ++kh) {
+              const int64_t ih = h0 + kh * DH;
+              if (ih < 0 || ih >= H) continue;
+              for (int64_t kw = 0; kw < KW; ++kw) {
+                const int64_t iw = w0 + kw * DW;
+                if (iw < 0 || iw >= W) continue;
+                const T v = plane[ih * W + iw];
+                // torch's rule: a NaN wins, otherwise the first maximum.
+                if (at < 0 || v > best || v != v) {
+                  best = v;
+                  at = ih * W + iw;
+                }
+              }
+            }
+            op[oh * ow_n + ow] = best;
+            ap[oh * ow_n + ow] = at;
+          }
+        }
+      }
+    });
+    const int64_t HW = H * W, OHW = OH * OW;
+    record_plane_op(out, "MaxPool2DWithIndicesBackward", x, [argmax, planes, HW, OHW](const Tensor& g, Tensor& dx) {
+      cpu::dispatch_float(g.dtype(), "max_pool2d_backward", [&](auto zero) {
+        using T = decltype(zero);
+        const T* gv = static_cast<const T*>(g.raw_data());
+        T* d = static_cast<T*>(dx.raw_data());
+        const int64_t* am = argmax.data_ptr<int64_t>();
+#pragma omp parallel for schedule(static) if (planes * HW >= 65536)
+        for (int64_t p = 0; p < planes; ++p)
+          for (int64_t k = p * OHW; k < (p + 1) * OHW; ++k)
+            if (am[k] >= 0) d[p * HW + am[k]] += gv[k];
+      });
+    });
+    return out;
+  });
+}
+
+Tensor avg_pool2d(const Tensor& x_in, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
+                  std::array<int64_t, 2> padding, bool ceil_mode, bool count_include_pad, int64_t divisor_override) {
+  check_input(x_in, "avg_pool2d");
+  check_window("avg_pool2d", kernel, stride, padding, {1, 1});
+  if (divisor_override < 0)
+    throw std::invalid_argument("avg_pool2d: divisor_override must be positive, got " + std::to_string(divisor_override));
+  return batched(x_in, [&](const Tensor& x) {
+    const auto [OH, OW] = out_size("avg_pool2d", x, kernel, stride, padding, {1, 1}, ceil_mode);
+    const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
+    // Window k of a plane: rows [h0, h1), columns [w0, w1) of the input and
+    // its divisor, as torch computes them (the padded extent counts, the
+    // part past the padding never does).
+    struct Window { int64_t h0, h1, w0, w1; double div; };
+    auto windows = std::make_shared<std::vector<Window>>();
+    windows->reserve(static_cast<size_t>(OH * OW));
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        int64_t h0 = oh * stride[0] - padding[0], w0 = ow * stride[1] - padding[1];
+        int64_t h1 = std::min(h0 + kernel[0], H + padding[0]), w1 = std::min(w0 + kernel[1], W + padding[1]);
+        const int64_t padded = (h1 - h0) * (w1 - w0);
+        h0 = std::max<int64_t>(h0, 0), w0 = std::max<int64_t>(w0, 0);
+        h1 = std::min(h1, H), w1 = std::min(w1, W);
+        const double div = divisor_override ? static_cast<double>(divisor_override)
+                                            : static_cast<double>(count_include_pad ? padded : (h1 - h0) * (w1 - w0));
+        windows->push_back({h0, h1, w0, w1, div});
+      }
+    const Tensor xc = x.detach().contiguous();
+    Tensor out = empty({x.size(0), x.size(1), OH, OW}, x.dtype());
+    const int64_t OHW = OH * OW;
+    cpu::dispatch_float(x.dtype(), "avg_pool2d", [&](auto zero) {
+      using T = decltype(zero);
+      const T* in = static_cast<const T*>(xc.raw_data());
+      T* o = static_cast<T*>(out.raw_data());
+#pragma omp parallel for schedule(static) if (planes * H * W >= 65536)
+      for (int64_t p = 0; p < planes; ++p)
+        for (int64_t k = 0; k < OHW; ++k) {
+          const Window& wnd = (*windows)[k];
+          T s = 0;
+          for (int64_t h = wnd.h0; h < wnd.h1; ++h)
+            for (int64_t w = wnd.w0; w < wnd.w1; ++w) s += in[p * H * W + h * W + w];
+          o[p * OHW + k] = static_cast<T>(s / static_cast<T>(wnd.div));
+        }
+    });
+    const int64_t HW = H * W;
+    record_plane_op(out, "AvgPool2DBackward", x, [windows, planes, HW, W, OHW](const Tensor& g, Tensor& dx) {
+      cpu::dispatch_float(g.dtype(), "avg_pool2d_backward", [&](auto zero) {
+        using T = decltype(zero);
+        const T* gv = static_cast<const T*>(g.raw_data());
+        T* d = static_cast<T*>(dx.raw_data());
+#pragma omp parallel for schedule(static) if (planes * HW >= 65536)
+        for (int64_t p = 0; p < planes; ++p)
+          for (int64_t k = 0; k < OHW; ++k) {
+            const Window& wnd = (*windows)[k];
+            const T v = static_cast<T>(gv[p * OHW + k] / static_cast<T>(wnd.div));
+            for (int64_t h = wnd.h0; h < wnd.h1; ++h)
+              for (int64_t w = wnd.w0; w < wnd.w1; ++w) d[p * HW + h * W + w] += v;
+          }
+      });
+    });
+    return out;
+  });
+}
+
+Tensor adaptive_avg_pool2d(const Tensor& x_in, std::array<int64_t, 2> output_size) {
+  check_input(x_in, "adaptive_avg_pool2d");
+  if (output_size[0] < 1 || output_size[1] < 1)
+    throw std::invalid_argument("adaptive_avg_pool2d: output_size must be positive, got " + pair_str(output_size));
+  return batched(x_in, [&](const Tensor& x) {
+    const int64_t OH = output_size[0], OW = output_size[1], H = x.size(2), W = x.size(3);
+    const int64_t planes = x.size(0) * x.size(1), HW = H * W, OHW = OH * OW;
+    const Tensor xc = x.detach().contiguous();
+    Tensor out = empty({x.size(0), x.size(1), OH, OW}, x.dtype());
+    // torch's start/end: floor(i*in/out), ceil((i+1)*in/out).
+    const auto start = [](int64_t i, int64_t in, int64_t o) { return (i * in) / o; };
+    const auto end = [](int64_t i, int64_t in, int64_t o) { return ((i + 1) * in + o - 1) / o; };
+    cpu::dispatch_float(x.dtype(), "adaptive_avg_pool2d", [&](auto zero) {
+      using T = decltype(zero);
+      const T* in = static_cast<const T*>(xc.raw_data());
+      T* o = static_cast<T*>(out.raw_data());
+#pragma omp parallel for schedule(static) if (planes * HW >= 65536)
+      for (int64_t p = 0; p < planes; ++p)
+        for (int64_t oh = 0; oh < OH; ++oh)
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            const int64_t h0 = start(oh, H, OH), h1 = end(oh, H, OH), w0 = start(ow, W, OW), w1 = end(ow, W, OW);
+            T s = 0;
+            for (int64_t h = h0; h < h1; ++h)
+              for (int64_t w = w0; w < w1; ++w) s += in[p * HW + h * W + w];
+            o[p * OHW + oh * OW + ow] = s / static_cast<T>((h1 - h0) * (w1 - w0));
+          }
+    });
+    record_plane_op(out, "AdaptiveAvgPool2DBackward", x, [=](const Tensor& g, Tensor& dx) {
+      cpu::dispatch_float(g.dtype(), "adaptive_avg_pool2d_backward", [&](auto zero) {
+        using T = decltype(zero);
+        const T* gv = static_cast<const T*>(g.raw_data());
+        T* d = static_cast<T*>(dx.raw_data());
+#pragma omp parallel for schedule(static) if (planes * HW >= 65536)
+        for (int64_t p = 0; p < planes; ++p)
+          for (int64_t oh = 0; oh < OH; ++oh)
+            for (int64_t ow = 0; ow < OW; ++ow) {
+              const int64_t h0 = start(oh, H, OH), h1 = end(oh, H, OH), w0 = start(ow, W, OW), w1 = end(ow, W, OW);
+              const T v = gv[p * OHW + oh * OW + ow] / static_cast<T>((h1 - h0) * (w1 - w0));
+              for (int64_t h = h0; h < h1; ++h)
+                for (int64_t w = w0; w < w1; ++w) d[p * HW + h * W + w] += v;
+            }
+      });
+    });
+    return out;
+  });
+}
+
+}  // namespace torchless::nn::functional
