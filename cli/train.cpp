@@ -280,6 +280,8 @@ int train(const TrainOptions& o, dist::Communicator* comm) {
 
   double best_sps = 0, last_sps = 0;
   for (int64_t e = start_epoch; e <= epochs; ++e) {
+    const double reduced_before = bucket ? bucket->reduce_seconds() : 0;
+    const int64_t steps_before = bucket ? bucket->steps() : 0;
     ProgressBar bar("Epoch " + std::to_string(e) + "/" + std::to_string(epochs), train.size());
     const auto on_batch = [&](int64_t done, double loss, double sps) { bar.update(done, loss, sps); };
     const optim::EpochStats es =
@@ -293,6 +295,12 @@ int train(const TrainOptions& o, dist::Communicator* comm) {
     std::printf("Epoch %lld/%lld  train loss %.6f  valid loss %.6f  valid accuracy %.4f  %.0f samples/s\n",
                 static_cast<long long>(e), static_cast<long long>(epochs), es.loss, val.loss, val.accuracy,
                 es.samples_per_s);
+    if (bucket && bucket->steps() > steps_before) {
+      const double reduced = bucket->reduce_seconds() - reduced_before;
+      std::printf("  all-reduce: %.3f ms per step, %.0f%% of the epoch (rank 0's wait for the others included)\n",
+                  1e3 * reduced / static_cast<double>(bucket->steps() - steps_before),
+                  es.seconds > 0 ? 100 * reduced / es.seconds : 0.0);
+    }
     st.epoch = e;
     st.train_loss = es.loss;
     st.valid_loss = val.loss;

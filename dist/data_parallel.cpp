@@ -63,7 +63,9 @@ double GradientBucket::all_reduce(Communicator& comm, float scale, double loss) 
     at += n;
   }
   buf_.back() = static_cast<float>(loss);
+  const auto t0 = std::chrono::steady_clock::now();
   comm.all_reduce_sum(buf_.data(), buf_.size(), "gradient all-reduce");
+  reduce_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   at = buf_.data();
   for (Tensor& p : params_) {
     const size_t n = static_cast<size_t>(p.numel());

@@ -58,11 +58,14 @@ class GradientBucket {
   size_t size() const { return buf_.size(); }
   /// Steps reduced so far (what TestFault counts).
   int64_t steps() const { return steps_; }
+  /// Wall seconds spent in the all-reduce so far, waiting for slower ranks included.
+  double reduce_seconds() const { return reduce_seconds_; }
 
  private:
   std::vector<Tensor> params_;
   std::vector<float> buf_;
   int64_t steps_ = 0;
+  double reduce_seconds_ = 0;
   TestFault fault_;
 };
 
