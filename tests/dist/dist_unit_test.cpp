@@ -13,6 +13,7 @@
 
 #include "core/generator.h"
 #include "core/ops.h"
+#include "core/storage.h"
 #include "dist/agreement.h"
 #include "dist/data_parallel.h"
 #include "dist/launch.h"
@@ -110,6 +111,23 @@ TEST(GradientBucket, OneRankReproducesTheSingleProcessEpochBitForBit) {
   EXPECT_NEAR(plain.loss, dp.loss, 1e-6);
   EXPECT_EQ(bucket.steps(), 5);
   EXPECT_EQ(solo.floats, 5 * bucket.size());
+}
+
+TEST(GradientBucket, ADataParallelStepTakesNoMemoryFromTheSystem) {
+  // The bucket is allocated once; after a warm-up epoch every buffer of a
+  // step (batch, activations, gradients) comes from the CPU block cache.
+  const io::Dataset data = random_data(256, 6);
+  Generator g(7);
+  nn::FashionClassifier model(0.2, &g);
+  optim::Adam opt(model.parameters());
+  SoloCommunicator solo;
+  GradientBucket bucket(model.parameters());
+  train_epoch(solo, model, opt, bucket, data, 64, g);
+  const CpuCacheStats before = cpu_cache_stats();
+  train_epoch(solo, model, opt, bucket, data, 64, g);
+  const CpuCacheStats after = cpu_cache_stats();
+  EXPECT_EQ(after.system_allocations, before.system_allocations);
+  EXPECT_GT(after.reuses, before.reuses + 4 * 20);
 }
 
 TEST(GradientBucket, FrozenParametersAreLeftOutAndMissingGradientsBecomeZeros) {
