@@ -26,6 +26,29 @@ struct NcclCommunicator::Impl {
 
   Impl(Communicator& b, int d, std::chrono::milliseconds t) : bootstrap(b), device(d), timeout(t) {}
 
+  ~Impl() {
+    if (comm) {
+      ncclCommFinalize(comm);
+      ncclResult_t async = ncclInProgress;
+      // Finalising flushes outstanding work; bounded like any collective.
+      const PollState s = poll_until(
+          [&] {
+            if (ncclCommGetAsyncError(comm, &async) != ncclSuccess) return PollState::kFailed;
+            return async == ncclInProgress ? PollState::kPending
+                                           : (async == ncclSuccess ? PollState::kDone : PollState::kFailed);
+          },
+          timeout);
+      if (s == PollState::kDone)
+        ncclCommDestroy(comm);
+      else
+        ncclCommAbort(comm);
+    }
+    if (scratch) cudaFree(scratch);
+    if (stream) cudaStreamDestroy(stream);
+  }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
   std::string where(const char* what) const {
     return "rank " + std::to_string(rank) + ": the " + what + " (NCCL collective #" + std::to_string(calls) + ")";
   }
@@ -94,25 +117,8 @@ NcclCommunicator::NcclCommunicator(Communicator& bootstrap, int device, std::chr
   m.wait(what);
 }
 
-NcclCommunicator::~NcclCommunicator() {
-  Impl& m = *impl_;
-  if (m.comm) {
-    ncclCommFinalize(m.comm);
-    ncclResult_t async = ncclInProgress;
-    // Finalising flushes outstanding work; bounded like any collective.
-    const PollState s = poll_until(
-        [&] {
-          if (ncclCommGetAsyncError(m.comm, &async) != ncclSuccess) return PollState::kFailed;
-          return async == ncclInProgress ? PollState::kPending
-                                         : (async == ncclSuccess ? PollState::kDone : PollState::kFailed);
-        },
-        m.timeout);
-    if (s == PollState::kDone) ncclCommDestroy(m.comm);
-    else ncclCommAbort(m.comm);
-  }
-  if (m.scratch) cudaFree(m.scratch);
-  if (m.stream) cudaStreamDestroy(m.stream);
-}
+// Impl's destructor releases what the constructor got, also when it throws half-way.
+NcclCommunicator::~NcclCommunicator() = default;
 
 int NcclCommunicator::rank() const { return impl_->rank; }
 int NcclCommunicator::size() const { return impl_->size; }

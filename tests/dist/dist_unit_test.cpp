@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -266,14 +267,26 @@ TEST(NcclHost, PollUntilReturnsTheOutcomeOrGivesUpAtTheDeadline) {
 
 TEST(NcclHost, TheBuildSaysWhetherItHasNccl) {
   // Built with the CUDA backend and NCCL found, or not; without, the class
-  // says so instead of failing to link. (Running it needs a GPU.)
+  // says so instead of failing to link.
+  SoloCommunicator solo;
   if (!nccl_built()) {
-    SoloCommunicator solo;
     EXPECT_TRUE(contains(message_of([&] { NcclCommunicator c(solo, 0, std::chrono::milliseconds(1000)); }),
                          "built without NCCL"));
-  } else {
-    SUCCEED() << "NCCL communicator built; verified only where a GPU is lent";
+    return;
   }
+  // One rank on GPU 0. Without a GPU (CI) it must fail with CommError
+  // naming the CUDA call, not crash or hang; with one (a lent machine) it
+  // joins a one-rank clique and its collectives run on the device.
+  std::unique_ptr<NcclCommunicator> c;
+  try {
+    c = std::make_unique<NcclCommunicator>(solo, 0, std::chrono::milliseconds(30000));
+  } catch (const CommError& e) {
+    EXPECT_TRUE(contains(e.what(), "NCCL bootstrap")) << e.what();
+    GTEST_SKIP() << "no usable GPU: " << e.what();
+  }
+  EXPECT_EQ(c->size(), 1);
+  EXPECT_TRUE(contains(c->name(), "NCCL 2.")) << c->name();
+  EXPECT_NO_THROW(c->barrier("test barrier"));
 }
 
 }  // namespace
