@@ -3,7 +3,8 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 APT_PACKAGES = cmake g++ make libeigen3-dev zlib1g-dev libgtest-dev libbenchmark-dev \
-  dataset-fashion-mnist python3-torch python3-numpy libopenblas0-pthread
+  dataset-fashion-mnist python3-torch python3-numpy libopenblas0-pthread \
+  libopenmpi-dev openmpi-bin
 # Only `make fuzz` needs these (libFuzzer comes with clang's runtime).
 FUZZ_PACKAGES = clang libclang-rt-14-dev
 

@@ -15,9 +15,11 @@
 #include "cli/commands.h"
 #include "cli/metrics_csv.h"
 #include "cli/progress.h"
+#include "cli/train_dist.h"
 #include "cli/train_options.h"
 #include "core/generator.h"
 #include "core/ops.h"
+#include "dist/data_parallel.h"
 #include "io/checked_file.h"
 #include "io/fashion_mnist.h"
 #include "io/idx.h"
@@ -124,13 +126,16 @@ void check_writable(const std::string& path) {
   }
 }
 
-int run_train(const std::vector<std::string>& argv) {
-  const TrainOptions o = parse_train_options(argv);
+// `comm`: this rank's communicator under mpirun (null in a plain process).
+int train(const TrainOptions& o, dist::Communicator* comm) {
   const std::string &data_dir = o.data_dir, &ck_dir = o.ck_dir, &latest_path = o.latest_path,
-                    &best_path = o.best_path, &metrics_path = o.metrics_path;
+                    &best_path = o.best_path;
   const auto &resume_path = o.resume_path, &init_path = o.init_path;
   const int64_t epochs = o.epochs, threads = o.threads;
-  const bool save_checkpoints = o.save_checkpoints;
+  // Under mpirun, rank 0 alone writes checkpoints and metrics.
+  const bool leader = !comm || comm->rank() == 0;
+  const bool save_checkpoints = o.save_checkpoints && leader;
+  const std::string metrics_path = leader ? o.metrics_path : std::string();
 
   // A resumed run takes its recipe from the checkpoint unless a flag overrides
   // it; what it takes gets the flags' checks, and errors name the file.
@@ -152,6 +157,13 @@ int run_train(const std::vector<std::string>& argv) {
                        std::to_string(saved.epoch + 1) + " or more)");
   }
   const optim::HyperParams hp = resolve_recipe(o, resume_path ? &saved.hparams : nullptr, resume_path.value_or(""));
+  if (comm) {
+    try {
+      dist::check_global_batch(hp.batch_size, comm->size());
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(e.what());
+    }
+  }
   // Destinations that cannot be written, found before anything is (the
   // folders are made and the saves probed once the data has loaded).
   if (save_checkpoints) {
@@ -236,6 +248,18 @@ int run_train(const std::vector<std::string>& argv) {
               hp.validation == "split" ? "end of the training file" : "the test file",
               static_cast<long long>(test.size()), static_cast<long long>(hp.batch_size),
               static_cast<long long>(threads));
+  std::optional<dist::GradientBucket> bucket;
+  if (comm) {
+    agree_and_sync(*comm, o, hp, start_epoch, st.valid_loss_min, train, valid, test, model, opt, gen);
+    bucket.emplace(model.parameters());
+    std::printf("Data-parallel: %d ranks over %s; %lld images per rank of each batch of %lld; %zu floats "
+                "all-reduced per step\n",
+                comm->size(), comm->name().c_str(), static_cast<long long>(hp.batch_size / comm->size()),
+                static_cast<long long>(hp.batch_size), bucket->size());
+  }
+  const auto eval = [&](const io::Dataset& d) {
+    return comm ? dist::evaluate(*comm, model, d) : optim::evaluate(model, d);
+  };
 
   if (save_checkpoints) {
     make_dirs(ck_dir, "--checkpoint-dir");
@@ -251,21 +275,37 @@ int run_train(const std::vector<std::string>& argv) {
     Generator wgen(static_cast<uint64_t>(hp.seed) + 1000003 * static_cast<uint64_t>(w + 1));
     const std::shared_ptr<nn::Module> wmodel = make_model(hp.model_spec, hp.dropout, &wgen);
     optim::Adam wopt(wmodel->parameters(), opts);
-    optim::train_epoch(*wmodel, wopt, train, hp.batch_size, wgen);
+    if (comm) {
+      dist::GradientBucket wbucket(wmodel->parameters());
+      dist::train_epoch(*comm, *wmodel, wopt, wbucket, train, hp.batch_size, wgen);
+    } else {
+      optim::train_epoch(*wmodel, wopt, train, hp.batch_size, wgen);
+    }
   }
 
   double best_sps = 0, last_sps = 0;
   for (int64_t e = start_epoch; e <= epochs; ++e) {
+    const double reduced_before = bucket ? bucket->reduce_seconds() : 0;
+    const int64_t steps_before = bucket ? bucket->steps() : 0;
     ProgressBar bar("Epoch " + std::to_string(e) + "/" + std::to_string(epochs), train.size());
-    const optim::EpochStats es = optim::train_epoch(
-        model, opt, train, hp.batch_size, gen, [&](int64_t done, double loss, double sps) { bar.update(done, loss, sps); });
+    const auto on_batch = [&](int64_t done, double loss, double sps) { bar.update(done, loss, sps); };
+    const optim::EpochStats es =
+        comm ? dist::train_epoch(*comm, model, opt, *bucket, train, hp.batch_size, gen,
+                                 leader ? optim::BatchCallback(on_batch) : optim::BatchCallback())
+             : optim::train_epoch(model, opt, train, hp.batch_size, gen, on_batch);
     bar.finish();
     best_sps = std::max(best_sps, es.samples_per_s);
     last_sps = es.samples_per_s;
-    const optim::EvalStats val = optim::evaluate(model, valid);
+    const optim::EvalStats val = eval(valid);
     std::printf("Epoch %lld/%lld  train loss %.6f  valid loss %.6f  valid accuracy %.4f  %.0f samples/s\n",
                 static_cast<long long>(e), static_cast<long long>(epochs), es.loss, val.loss, val.accuracy,
                 es.samples_per_s);
+    if (bucket && bucket->steps() > steps_before) {
+      const double reduced = bucket->reduce_seconds() - reduced_before;
+      std::printf("  all-reduce: %.3f ms per step, %.0f%% of the epoch (rank 0's wait for the others included)\n",
+                  1e3 * reduced / static_cast<double>(bucket->steps() - steps_before),
+                  es.seconds > 0 ? 100 * reduced / es.seconds : 0.0);
+    }
     st.epoch = e;
     st.train_loss = es.loss;
     st.valid_loss = val.loss;
@@ -288,7 +328,7 @@ int run_train(const std::vector<std::string>& argv) {
     std::fflush(stdout);
   }
   // No test images: no accuracy (null in the JSON), rather than 0.
-  const double test_accuracy = test.size() ? optim::evaluate(model, test_in).accuracy : std::nan("");
+  const double test_accuracy = test.size() ? eval(test_in).accuracy : std::nan("");
   if (test.size())
     std::printf("Test accuracy %.4f (%lld images)\n", test_accuracy, static_cast<long long>(test.size()));
   else
@@ -353,7 +393,14 @@ extern const Command kTrainCommand = {
     "                        FILE that is neither empty nor such a CSV is refused, never overwritten\n"
     "  --train-size N        use only the first N training images\n"
     "  --valid-size N        use only the first N validation images\n"
-    "  --warmup-epochs W     untimed throwaway epochs first, for benchmarks (default 0)\n",
-    run_train};
+    "  --warmup-epochs W     untimed throwaway epochs first, for benchmarks (default 0)\n"
+    "  --dist-timeout S      under mpirun: seconds a collective may wait for the other ranks before\n"
+    "                        the job is ended with a message naming it (default 300)\n"
+    "  Data-parallel: 'mpirun -np N torchless train ...' trains on N processes (see README);\n"
+    "  --batch-size is then the global batch, split evenly over the ranks.\n",
+    [](const std::vector<std::string>& argv) {
+      const TrainOptions o = parse_train_options(argv);
+      return run_with_ranks(o.dist_timeout, [&](dist::Communicator* comm) { return train(o, comm); });
+    }};
 
 }  // namespace torchless::cli

@@ -87,7 +87,7 @@ TrainOptions parse_train_options(const std::vector<std::string>& argv) {
   Args args(argv,
             {"--data", "--epochs", "--batch-size", "--lr", "--dropout", "--seed", "--threads", "--device",
              "--validation", "--warmup-epochs", "--checkpoint-dir", "--checkpoint", "--resume", "--init", "--freeze",
-             "--metrics", "--train-size", "--valid-size", "--model"},
+             "--metrics", "--train-size", "--valid-size", "--model", "--dist-timeout"},
             {"--non-strict", "--no-checkpoints", "--flush-denormal"});
   if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional()[0] + "'");
   if (args.has("--resume") && args.has("--init")) throw UsageError("--resume and --init cannot be combined");
@@ -143,6 +143,7 @@ TrainOptions parse_train_options(const std::vector<std::string>& argv) {
   if (args.has("--resume")) o.resume_path = path_flag("--resume", "");
   if (args.has("--init")) o.init_path = path_flag("--init", "");
   o.strict_init = !args.has("--non-strict");
+  o.dist_timeout = args.real("--dist-timeout", 300, 0.001, 86400);
   if (o.save_checkpoints && same_file(o.latest_path, o.best_path))
     throw UsageError("--checkpoint " + o.latest_path + " is where the best model goes too (--checkpoint-dir " + o.ck_dir +
                      "): each epoch would overwrite it");

@@ -21,6 +21,7 @@ struct TrainOptions {
   std::string ck_dir, latest_path, best_path, metrics_path;
   std::optional<std::string> resume_path, init_path;
   bool strict_init = true;
+  double dist_timeout = 300;  ///< --dist-timeout: seconds a collective may wait under mpirun
   // The recipe's flags; unset ones come from the resumed checkpoint, or the defaults.
   std::optional<int64_t> batch_size, seed;
   std::optional<double> lr, dropout;

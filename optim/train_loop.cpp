@@ -60,6 +60,22 @@ EpochStats train_epoch(nn::Module& model, Adam& opt, const io::Dataset& data, in
   return st;
 }
 
+double evaluate_batch(nn::Module& model, const io::Dataset& batch, int64_t classes, int64_t& correct,
+                      std::vector<int64_t>& confusion) {
+  const int64_t b = batch.size();
+  Tensor logits = model(batch.images);
+  const double loss = nn::functional::cross_entropy(logits, batch.labels).item() * static_cast<double>(b);
+  Tensor pred = argmax(logits, 1);
+  const int64_t* p = static_cast<const int64_t*>(pred.raw_data());
+  const Tensor labels = batch.labels.contiguous();
+  const int64_t* y = static_cast<const int64_t*>(labels.raw_data());
+  for (int64_t i = 0; i < b; ++i) {
+    correct += p[i] == y[i];
+    if (y[i] >= 0 && y[i] < classes && p[i] >= 0 && p[i] < classes) ++confusion[y[i] * classes + p[i]];
+  }
+  return loss;
+}
+
 EvalStats evaluate(nn::Module& model, const io::Dataset& data, int64_t classes, int64_t batch_size) {
   const bool was_training = model.is_training();
   model.eval();
@@ -70,20 +86,8 @@ EvalStats evaluate(nn::Module& model, const io::Dataset& data, int64_t classes, 
   double loss_sum = 0;
   int64_t correct = 0;
   const int64_t n = data.size();
-  for (int64_t start = 0; start < n; start += batch_size) {
-    const int64_t b = std::min(batch_size, n - start);
-    io::Dataset part = data.slice(start, b);
-    Tensor logits = model(part.images);
-    loss_sum += nn::functional::cross_entropy(logits, part.labels).item() * static_cast<double>(b);
-    Tensor pred = argmax(logits, 1);
-    const int64_t* p = static_cast<const int64_t*>(pred.raw_data());
-    const Tensor labels = part.labels.contiguous();
-    const int64_t* y = static_cast<const int64_t*>(labels.raw_data());
-    for (int64_t i = 0; i < b; ++i) {
-      correct += p[i] == y[i];
-      if (y[i] >= 0 && y[i] < classes && p[i] >= 0 && p[i] < classes) ++st.confusion[y[i] * classes + p[i]];
-    }
-  }
+  for (int64_t start = 0; start < n; start += batch_size)
+    loss_sum += evaluate_batch(model, data.slice(start, std::min(batch_size, n - start)), classes, correct, st.confusion);
   st.loss = n ? loss_sum / static_cast<double>(n) : 0.0;
   st.accuracy = n ? static_cast<double>(correct) / static_cast<double>(n) : 0.0;
   model.train(was_training);

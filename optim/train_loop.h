@@ -37,6 +37,14 @@ EpochStats train_epoch(nn::Module& model, Adam& opt, const io::Dataset& data, in
 /// Loss and accuracy over `data` in eval mode (restores the previous mode).
 EvalStats evaluate(nn::Module& model, const io::Dataset& data, int64_t classes = 10, int64_t batch_size = 1000);
 
+/// One batch of an evaluation pass (eval mode and no-grad are the caller's):
+/// returns its mean cross-entropy times its size, adds its correct
+/// predictions to `correct` and its counts to `confusion` (classes x classes).
+/// evaluate() is these summed in batch order, so a pass split over
+/// processes can reproduce it exactly (dist::evaluate).
+double evaluate_batch(nn::Module& model, const io::Dataset& batch, int64_t classes, int64_t& correct,
+                      std::vector<int64_t>& confusion);
+
 /// Copies rows `index[0..n)` of `src` into a new contiguous tensor.
 Tensor gather_rows(const Tensor& src, const int64_t* index, int64_t n);
 
