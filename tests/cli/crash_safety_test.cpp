@@ -130,12 +130,21 @@ TEST(CrashSafety, HundredKillsNeverLeaveADamagedCheckpoint) {
     if (fs::exists(ck / "current_checkpoint.pt")) args.insert(args.end(), {"--resume", (ck / "current_checkpoint.pt").string()});
     const pid_t pid = start_train(args, 2000);
     ASSERT_GT(pid, 0);
-    // Poll until a random moment; note whether the kill lands inside a save.
-    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(50 + rng() % 400);
+    // Two rounds in three wait for a save to begin (whatever this machine's
+    // speed, a sanitizer build's too), then kill a random few milliseconds
+    // into it; the others kill at a random moment. Note where each landed.
+    const bool aim_at_save = rng() % 3 != 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(20 + rng() % 400);
     bool saving = false;
-    while (std::chrono::steady_clock::now() < until) {
+    while (std::chrono::steady_clock::now() < (aim_at_save ? deadline : until)) {
       std::this_thread::sleep_for(std::chrono::microseconds(500));
       saving = saving_into(pid, ck);
+      if (aim_at_save && saving) {
+        std::this_thread::sleep_for(std::chrono::microseconds(rng() % 8000));
+        saving = saving_into(pid, ck);
+        break;
+      }
     }
     ::kill(pid, SIGKILL);
     int status = 0;
