@@ -7,6 +7,7 @@
 
 #include "core/autograd.h"
 #include "core/cpu/dispatch.h"
+#include "core/cpu/max_pool.h"
 #include "nn/functional.h"
 
 namespace torchless::nn::functional {
@@ -77,57 +78,18 @@ Tensor max_pool2d(const Tensor& x_in, std::array<int64_t, 2> kernel, std::array<
     // Per output element, the flat index in its plane of the maximum (torch's
     // indices); a tensor, so that training steps reuse its cached block.
     const Tensor argmax = empty({planes * OH * OW}, DType::Int64);
-    // Locals, not captured references: the stores through o and am could
-    // otherwise alias them, and every window would reload them.
-    const int64_t KH = kernel[0], KW = kernel[1], SH = stride[0], SW = stride[1], PH = padding[0], PW = padding[1],
-                  DH = dilation[0], DW = dilation[1], oh_n = OH, ow_n = OW;
+    const cpu::ConvGeometry geo{x.size(0), x.size(1), H, W, kernel[0], kernel[1], stride[0], stride[1],
+                                padding[0], padding[1], dilation[0], dilation[1], OH, OW};
     cpu::dispatch_float(x.dtype(), "max_pool2d", [&](auto zero) {
       using T = decltype(zero);
-      const T* in = static_cast<const T*>(xc.raw_data());
-      T* o = static_cast<T*>(out.raw_data());
-      int64_t* am = argmax.data_ptr<int64_t>();
-#pragma omp parallel for schedule(static) if (planes * H * W >= 65536)
-      for (int64_t p = 0; p < planes; ++p) {
-        const T* plane = in + p * H * W;
-        T* op = o + p * oh_n * ow_n;
-        int64_t* ap = am + p * oh_n * ow_n;
-        for (int64_t oh = 0; oh < oh_n; ++oh) {
-          const int64_t h0 = oh * SH - PH;
-          for (int64_t ow = 0; ow < ow_n; ++ow) {
-            const int64_t w0 = ow * SW - PW;
-            T best = -std::numeric_limits<T>::infinity();
-            int64_t at = -1;
-            for (int64_t kh = 0; kh < KH; ++kh) {
-              const int64_t ih = h0 + kh * DH;
-              if (ih < 0 || ih >= H) continue;
-              for (int64_t kw = 0; kw < KW; ++kw) {
-                const int64_t iw = w0 + kw * DW;
-                if (iw < 0 || iw >= W) continue;
-                const T v = plane[ih * W + iw];
-                // torch's rule: a NaN wins, otherwise the first maximum.
-                if (at < 0 || v > best || v != v) {
-                  best = v;
-                  at = ih * W + iw;
-                }
-              }
-            }
-            op[oh * ow_n + ow] = best;
-            ap[oh * ow_n + ow] = at;
-          }
-        }
-      }
+      cpu::max_pool2d(static_cast<const T*>(xc.raw_data()), static_cast<T*>(out.raw_data()), argmax.data_ptr<int64_t>(),
+                      geo);
     });
-    const int64_t HW = H * W, OHW = OH * OW;
-    record_plane_op(out, "MaxPool2DWithIndicesBackward", x, [argmax, planes, HW, OHW](const Tensor& g, Tensor& dx) {
+    record_plane_op(out, "MaxPool2DWithIndicesBackward", x, [argmax, geo](const Tensor& g, Tensor& dx) {
       cpu::dispatch_float(g.dtype(), "max_pool2d_backward", [&](auto zero) {
         using T = decltype(zero);
-        const T* gv = static_cast<const T*>(g.raw_data());
-        T* d = static_cast<T*>(dx.raw_data());
-        const int64_t* am = argmax.data_ptr<int64_t>();
-#pragma omp parallel for schedule(static) if (planes * HW >= 65536)
-        for (int64_t p = 0; p < planes; ++p)
-          for (int64_t k = p * OHW; k < (p + 1) * OHW; ++k)
-            if (am[k] >= 0) d[p * HW + am[k]] += gv[k];
+        cpu::max_pool2d_backward(static_cast<const T*>(g.raw_data()), argmax.data_ptr<int64_t>(),
+                                 static_cast<T*>(dx.raw_data()), geo);
       });
     });
     return out;

@@ -127,6 +127,50 @@ TEST(PoolValues, HandComputed) {
   EXPECT_EQ(F::pooled_size(5, 2, 2, 1, 1, true), 3);  // a 4th window would start in the right padding
 }
 
+// The vectorised 2x2 / stride-2 kernel (float), the scalar 2x2 one and the
+// general window loop must pick what torch's left-to-right scan picks, ties
+// and NaNs included: values from {0, 1, 2} make most windows tie, and a
+// plane 35 wide gives 17 windows a row, one past a 16-lane block.
+TEST(PoolValues, MaxPoolTiesAndNaNsFollowTorchsScan) {
+  const Shape shape{2, 3, 9, 35};
+  for (DType dt : {DType::Float32, DType::Float64})
+    for (std::array<int64_t, 2> kernel : {std::array<int64_t, 2>{2, 2}, {3, 2}})
+      for (std::array<int64_t, 2> stride : {std::array<int64_t, 2>{2, 2}, {1, 1}, {2, 1}, {1, 3}}) {
+        SCOPED_TRACE(std::string(dtype_name(dt)) + " kernel " + std::to_string(kernel[0]) + "x" +
+                     std::to_string(kernel[1]) + " stride " + std::to_string(stride[0]) + "x" + std::to_string(stride[1]));
+        Generator g(7);
+        std::vector<double> v(static_cast<size_t>(2 * 3 * 9 * 35));
+        for (auto& e : v) {
+          const uint64_t r = g.next_u64() % 16;
+          e = r == 0 ? std::nan("") : static_cast<double>(r % 3);
+        }
+        const Tensor x = from_vector(v, shape, DType::Float64).to(dt).set_requires_grad(true);
+        const Tensor out = F::max_pool2d(x, kernel, stride);
+        sum(out).backward();
+        const int64_t H = 9, W = 35, OH = out.size(2), OW = out.size(3);
+        std::vector<double> want_out, want_grad(v.size(), 0.0);
+        for (int64_t p = 0; p < 6; ++p)
+          for (int64_t oh = 0; oh < OH; ++oh)
+            for (int64_t ow = 0; ow < OW; ++ow) {
+              double best = 0;
+              int64_t at = -1;
+              for (int64_t kh = 0; kh < kernel[0]; ++kh)
+                for (int64_t kw = 0; kw < kernel[1]; ++kw) {
+                  const int64_t i = p * H * W + (oh * stride[0] + kh) * W + ow * stride[1] + kw;
+                  if (at < 0 || v[i] > best || std::isnan(v[i])) best = v[i], at = i;
+                }
+              want_out.push_back(best);
+              want_grad[static_cast<size_t>(at)] += 1;
+            }
+        const auto got = out.to(DType::Float64).to_vector();
+        ASSERT_EQ(got.size(), want_out.size());
+        for (size_t i = 0; i < got.size(); ++i)
+          ASSERT_TRUE(got[i] == want_out[i] || (std::isnan(got[i]) && std::isnan(want_out[i])))
+              << "window " << i << ": got " << got[i] << ", torch's scan picks " << want_out[i];
+        EXPECT_EQ(x.grad().to(DType::Float64).to_vector(), want_grad);
+      }
+}
+
 TEST(BatchNormGrad, TrainingAndEval) {
   Tensor x = rnd({4, 3, 2, 3}, 7), w = rnd({3}, 8, 0.5, 1.5), b = rnd({3}, 9);
   EXPECT_GRADCHECK([](auto& t) { return F::batch_norm(t[0], Tensor(), Tensor(), t[1], t[2], true); }, {x, w, b});
