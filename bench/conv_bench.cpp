@@ -47,9 +47,11 @@ void BM_Conv2dForwardBackward(benchmark::State& st) {
   st.counters["GFLOP/s"] = benchmark::Counter(3 * conv_flops(s) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// The three GEMMs of a convolution's forward + backward in conv2d's layout
-// (patches [C*9, N*OH*OW]), nothing else.
+// The GEMMs of a convolution in conv2d's layout (patches [C*9, N*OH*OW]),
+// nothing else: range(1) 0 for the forward's one, 1 for all three of
+// forward + backward.
 void BM_GemmOfConv(benchmark::State& st) {
+  const bool backward = st.range(1) != 0;
   const ConvShape s = kShapes[st.range(0)];
   const int64_t NP = kBatch * s.HW * s.HW, K = s.C * 9;
   Generator g(1);
@@ -57,10 +59,12 @@ void BM_GemmOfConv(benchmark::State& st) {
   Tensor y = empty({s.OC, NP}), G = randn({s.OC, NP}, DType::Float32, &g), dcols = empty({K, NP}), dw = empty({s.OC, K});
   for (auto _ : st) {
     cpu::gemm(w, cols, y);
+    if (!backward) continue;
     cpu::gemm(w.t(), G, dcols);
     cpu::gemm(G, cols.t(), dw);
   }
-  st.counters["GFLOP/s"] = benchmark::Counter(3 * conv_flops(s) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["GFLOP/s"] =
+      benchmark::Counter((backward ? 3 : 1) * conv_flops(s) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void BM_MaxPool2dForwardBackward(benchmark::State& st) {
@@ -99,7 +103,7 @@ void BM_CnnTrainStep(benchmark::State& st) {
 
 BENCHMARK(BM_Conv2dForward)->Arg(0)->Arg(1)->UseRealTime();
 BENCHMARK(BM_Conv2dForwardBackward)->Arg(0)->Arg(1)->UseRealTime();
-BENCHMARK(BM_GemmOfConv)->Arg(0)->Arg(1)->UseRealTime();
+BENCHMARK(BM_GemmOfConv)->Args({0, 0})->Args({1, 0})->Args({0, 1})->Args({1, 1})->UseRealTime();
 BENCHMARK(BM_MaxPool2dForwardBackward)->Args({0, 0})->Args({0, 1})->Args({1, 1})->UseRealTime();
 BENCHMARK(BM_CnnTrainStep)->Arg(64)->UseRealTime();
 

@@ -1,6 +1,7 @@
 // Max, average and adaptive average pooling over [N, C, H, W], one input
 // plane per loop iteration (planes are independent, so they split across
 // threads without sharing an output element).
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -52,13 +53,14 @@ template <class F> Tensor batched(const Tensor& x, F&& f) {
   return x.dim() == 3 ? f(x.unsqueeze(0)).squeeze(0) : f(x);
 }
 
-// Applies the backward `scatter(grad, dx)` (dx zeroed, both contiguous) as
-// the op's gradient.
+// Applies the backward `scatter(grad, dx)` (both contiguous) as the op's
+// gradient; scatter writes all of dx, zeroing each plane itself, where the
+// plane is about to be in cache anyway.
 template <class F> void record_plane_op(Tensor& out, const char* name, const Tensor& x, F scatter) {
   if (!any_requires_grad({&x})) return;
   const Shape shape = x.sizes();
   record(out, name, {x}, [shape, scatter](const Tensor& g) {
-    Tensor dx = zeros(shape, g.dtype());
+    Tensor dx = empty(shape, g.dtype());
     scatter(g.contiguous(), dx);
     return std::vector<Tensor>{dx};
   });
@@ -146,13 +148,15 @@ Tensor avg_pool2d(const Tensor& x_in, std::array<int64_t, 2> kernel, std::array<
         const T* gv = static_cast<const T*>(g.raw_data());
         T* d = static_cast<T*>(dx.raw_data());
 #pragma omp parallel for schedule(static) if (planes * HW >= 65536)
-        for (int64_t p = 0; p < planes; ++p)
+        for (int64_t p = 0; p < planes; ++p) {
+          std::fill(d + p * HW, d + (p + 1) * HW, T(0));
           for (int64_t k = 0; k < OHW; ++k) {
             const Window& wnd = (*windows)[k];
             const T v = static_cast<T>(gv[p * OHW + k] / static_cast<T>(wnd.div));
             for (int64_t h = wnd.h0; h < wnd.h1; ++h)
               for (int64_t w = wnd.w0; w < wnd.w1; ++w) d[p * HW + h * W + w] += v;
           }
+        }
       });
     });
     return out;
@@ -192,7 +196,8 @@ Tensor adaptive_avg_pool2d(const Tensor& x_in, std::array<int64_t, 2> output_siz
         const T* gv = static_cast<const T*>(g.raw_data());
         T* d = static_cast<T*>(dx.raw_data());
 #pragma omp parallel for schedule(static) if (planes * HW >= 65536)
-        for (int64_t p = 0; p < planes; ++p)
+        for (int64_t p = 0; p < planes; ++p) {
+          std::fill(d + p * HW, d + (p + 1) * HW, T(0));
           for (int64_t oh = 0; oh < OH; ++oh)
             for (int64_t ow = 0; ow < OW; ++ow) {
               const int64_t h0 = start(oh, H, OH), h1 = end(oh, H, OH), w0 = start(ow, W, OW), w1 = end(ow, W, OW);
@@ -200,6 +205,7 @@ Tensor adaptive_avg_pool2d(const Tensor& x_in, std::array<int64_t, 2> output_siz
               for (int64_t h = h0; h < h1; ++h)
                 for (int64_t w = w0; w < w1; ++w) d[p * HW + h * W + w] += v;
             }
+        }
       });
     });
     return out;

@@ -1,5 +1,6 @@
 #include "core/cpu/max_pool.h"
 
+#include <algorithm>
 #include <limits>
 #include <type_traits>
 
@@ -163,6 +164,7 @@ template <typename T> void max_pool2d_backward(const T* grad, const int64_t* arg
 #pragma omp parallel for schedule(static) if (planes * HW >= 65536)
   for (int64_t p = 0; p < planes; ++p) {
     T* d = dx + p * HW;
+    std::fill(d, d + HW, T(0));
     for (int64_t k = p * OHW; k < (p + 1) * OHW; ++k)
       if (argmax[k] >= 0) d[argmax[k]] += grad[k];
   }

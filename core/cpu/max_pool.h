@@ -17,8 +17,7 @@ namespace torchless::cpu {
 template <typename T> void max_pool2d(const T* x, T* out, int64_t* argmax, const ConvGeometry& g);
 
 /// The adjoint: dx[plane, argmax[k]] += grad[k] for every output k with an
-/// index (>= 0); dx
-/// (contiguous, N*C*H*W) must be zeroed by the caller.
+/// index (>= 0), into dx (contiguous, N*C*H*W), which it zeroes first.
 template <typename T> void max_pool2d_backward(const T* grad, const int64_t* argmax, T* dx, const ConvGeometry& g);
 
 }  // namespace torchless::cpu

@@ -23,6 +23,19 @@ std::vector<bool> reduced_mask(const Shape& dims, int64_t ndim) {
   return mask;
 }
 
+// The sum of a contiguous run, in double. Eight running sums: one chain
+// waits on every add's latency and cannot be vectorised; eight can.
+template <typename T> double sum_run(const T* x, int64_t n) {
+  double acc[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) acc[l] += static_cast<double>(x[i + l]);
+  double s = 0;
+  for (double a : acc) s += a;
+  for (; i < n; ++i) s += static_cast<double>(x[i]);
+  return s;
+}
+
 // out[...] = sum over masked dims of a[...], accumulated in T.
 Tensor sum_kernel(const Tensor& a, const std::vector<bool>& mask, bool keepdim) {
   Shape kept;       // output shape with keepdim
@@ -44,7 +57,9 @@ Tensor sum_kernel(const Tensor& a, const std::vector<bool>& mask, bool keepdim) 
                          [&](const std::array<int64_t, 2>& off, const std::array<int64_t, 2>& st, int64_t n) {
                            T* op = o + off[0];
                            const T* xp = x + off[1];
-                           if (st[0] == 0) {
+                           if (st[0] == 0 && st[1] == 1) {
+                             *op += static_cast<T>(sum_run(xp, n));
+                           } else if (st[0] == 0) {
                              double acc = 0;
                              for (int64_t i = 0; i < n; ++i) acc += xp[i * st[1]];
                              *op += static_cast<T>(acc);
