@@ -40,8 +40,11 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--train-size", type=int, default=50000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--flush-denormal", action="store_true", help="torch.set_flush_denormal(True)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.flush_denormal:
+        torch.set_flush_denormal(True)
     torch.manual_seed(a.seed)
     norm = lambda x: (torch.from_numpy(x.astype("float32")) / 255 - 0.5) / 0.5
     xtr = norm(read_idx(find(a.data, "train-images-idx3-ubyte"))).reshape(-1, 1, 28, 28)[:a.train_size]

@@ -87,11 +87,8 @@ Checkpoint load_legacy(std::string_view bytes, const std::string& name, const Lo
     bool filled = false;
   };
   std::map<std::string, Pending> storages;
-  UnpickleOptions uo;
-  uo.safe = opt.safe;
-  if (opt.on_global) uo.on_global = [&opt](const std::string& g, size_t) { opt.on_global(g); };
-  install_torch_hooks(
-      uo,
+  UnpickleOptions uo = torch_unpickle_options(
+      opt.safe, opt.on_global,
       [&](const std::string& key, DType dtype, int64_t numel, const std::string& location) -> ValuePtr {
         if (auto it = storages.find(key); it != storages.end()) return it->second.value;
         Device device;

@@ -155,11 +155,8 @@ Checkpoint load_zip(const ZipReader& zip, const LoadOptions& opt) {
   ck.format = "zip";
   ck.path = name;
   std::map<std::string, ValuePtr> loaded;
-  UnpickleOptions uo;
-  uo.safe = opt.safe;
-  if (opt.on_global) uo.on_global = [&opt](const std::string& g, size_t) { opt.on_global(g); };
-  install_torch_hooks(
-      uo,
+  UnpickleOptions uo = torch_unpickle_options(
+      opt.safe, opt.on_global,
       [&](const std::string& key, DType dtype, int64_t numel, const std::string& location) -> ValuePtr {
         if (auto it = loaded.find(key); it != loaded.end()) {
           if (it->second->storage_dtype != dtype && dtype != DType::UInt8)

@@ -211,6 +211,15 @@ DType storage_global_dtype(const ValuePtr& t) {
   return dtype_from_storage_class(t->name);
 }
 
+UnpickleOptions torch_unpickle_options(bool safe, std::function<void(const std::string& full_name)> on_global,
+                                       StorageLoader load_storage, const std::string& name) {
+  UnpickleOptions uo;
+  uo.safe = safe;
+  if (on_global) uo.on_global = [on_global = std::move(on_global)](const std::string& g, size_t) { on_global(g); };
+  install_torch_hooks(uo, std::move(load_storage), name);
+  return uo;
+}
+
 void install_torch_hooks(UnpickleOptions& opt, StorageLoader load_storage, const std::string& name) {
   opt.persistent_load = [load_storage, name](const ValuePtr& pid) -> ValuePtr {
     // ('storage', storage_type, key, location, numel[, view_metadata])

@@ -26,6 +26,12 @@ using StorageLoader = std::function<ValuePtr(const std::string& key, DType dtype
 /// unpickle() yields tensors and numbers. `name` prefixes error messages.
 void install_torch_hooks(UnpickleOptions& opt, StorageLoader load_storage, const std::string& name);
 
+/// UnpickleOptions for a torch file's object pickle: weights_only's rules
+/// when `safe`, every global's name passed to `on_global` (when set), and
+/// install_torch_hooks(load_storage, name).
+UnpickleOptions torch_unpickle_options(bool safe, std::function<void(const std::string& full_name)> on_global,
+                                       StorageLoader load_storage, const std::string& name);
+
 /// Storage class Global ("torch.FloatStorage") -> dtype; torch.UntypedStorage
 /// -> UInt8. Throws std::runtime_error naming the class otherwise.
 DType storage_global_dtype(const ValuePtr& storage_type);

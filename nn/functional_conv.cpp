@@ -8,22 +8,11 @@
 #include "core/cpu/dispatch.h"
 #include "core/cpu/gemm.h"
 #include "core/cpu/im2col.h"
+#include "nn/functional_args.h"
 #include "nn/functional.h"
 
 namespace torchless::nn::functional {
-namespace {
-
-std::string pair_str(std::array<int64_t, 2> p) { return "(" + std::to_string(p[0]) + ", " + std::to_string(p[1]) + ")"; }
-
-void check_input(const Tensor& x, const char* op) {
-  if (x.dim() != 3 && x.dim() != 4)
-    throw std::invalid_argument(std::string(op) + ": expected a 3-D [C, H, W] or 4-D [N, C, H, W] input, got " +
-                                shape_str(x.sizes()));
-  if (!x.device().is_cpu()) throw std::invalid_argument(std::string(op) + ": CUDA tensors need the CUDA backend");
-}
-
-
-}  // namespace
+using detail::pair_str;
 
 int64_t pooled_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation, bool ceil_mode) {
   const int64_t span = in + 2 * pad - dilation * (kernel - 1) - 1;
@@ -36,7 +25,7 @@ int64_t pooled_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int
 
 Tensor conv2d(const Tensor& x_in, const Tensor& weight, const Tensor& bias, std::array<int64_t, 2> stride,
               std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation, int64_t groups) {
-  check_input(x_in, "conv2d");
+  detail::check_image(x_in, "conv2d");
   if (x_in.dim() == 3) return conv2d(x_in.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0);
   const Tensor& x = x_in;
   if (weight.dim() != 4)

@@ -4,23 +4,22 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 
 #include "core/autograd.h"
 #include "core/cpu/dispatch.h"
 #include "core/cpu/max_pool.h"
+#include "nn/functional_args.h"
 #include "nn/functional.h"
 
 namespace torchless::nn::functional {
 namespace {
 
-std::string pair_str(std::array<int64_t, 2> p) { return "(" + std::to_string(p[0]) + ", " + std::to_string(p[1]) + ")"; }
+using detail::pair_str;
 
 void check_input(const Tensor& x, const char* op) {
-  if (x.dim() != 3 && x.dim() != 4)
-    throw std::invalid_argument(std::string(op) + ": expected a 3-D [C, H, W] or 4-D [N, C, H, W] input, got " +
-                                shape_str(x.sizes()));
-  if (!x.device().is_cpu()) throw std::invalid_argument(std::string(op) + ": CUDA tensors need the CUDA backend");
+  detail::check_image(x, op);
   if (x.size(-1) < 1 || x.size(-2) < 1)
     throw std::invalid_argument(std::string(op) + ": input " + shape_str(x.sizes()) + " has an empty plane");
 }
@@ -66,6 +65,51 @@ template <class F> void record_plane_op(Tensor& out, const char* name, const Ten
   });
 }
 
+// Window k of every plane of an average pooling: rows [h0, h1) and columns
+// [w0, w1) of the input, and the divisor.
+struct Window { int64_t h0, h1, w0, w1; double div; };
+
+// out[plane, k] = the sum of window k of the (4-D) input plane / its divisor,
+// with the gradient spread back evenly over each window.
+Tensor average_windows(const Tensor& x, int64_t OH, int64_t OW, std::shared_ptr<const std::vector<Window>> windows,
+                       const char* op, const char* backward_name) {
+  const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3), HW = H * W, OHW = OH * OW;
+  const Tensor xc = x.detach().contiguous();
+  Tensor out = empty({x.size(0), x.size(1), OH, OW}, x.dtype());
+  cpu::dispatch_float(x.dtype(), op, [&](auto zero) {
+    using T = decltype(zero);
+    const T* in = static_cast<const T*>(xc.raw_data());
+    T* o = static_cast<T*>(out.raw_data());
+#pragma omp parallel for schedule(static) if (planes * HW >= 65536)
+    for (int64_t p = 0; p < planes; ++p)
+      for (int64_t k = 0; k < OHW; ++k) {
+        const Window& wnd = (*windows)[k];
+        T s = 0;
+        for (int64_t h = wnd.h0; h < wnd.h1; ++h)
+          for (int64_t w = wnd.w0; w < wnd.w1; ++w) s += in[p * HW + h * W + w];
+        o[p * OHW + k] = static_cast<T>(s / static_cast<T>(wnd.div));
+      }
+  });
+  record_plane_op(out, backward_name, x, [windows, planes, HW, W, OHW](const Tensor& g, Tensor& dx) {
+    cpu::dispatch_float(g.dtype(), "avg_pool2d_backward", [&](auto zero) {
+      using T = decltype(zero);
+      const T* gv = static_cast<const T*>(g.raw_data());
+      T* d = static_cast<T*>(dx.raw_data());
+#pragma omp parallel for schedule(static) if (planes * HW >= 65536)
+      for (int64_t p = 0; p < planes; ++p) {
+        std::fill(d + p * HW, d + (p + 1) * HW, T(0));
+        for (int64_t k = 0; k < OHW; ++k) {
+          const Window& wnd = (*windows)[k];
+          const T v = static_cast<T>(gv[p * OHW + k] / static_cast<T>(wnd.div));
+          for (int64_t h = wnd.h0; h < wnd.h1; ++h)
+            for (int64_t w = wnd.w0; w < wnd.w1; ++w) d[p * HW + h * W + w] += v;
+        }
+      }
+    });
+  });
+  return out;
+}
+
 }  // namespace
 
 Tensor max_pool2d(const Tensor& x_in, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
@@ -106,11 +150,9 @@ Tensor avg_pool2d(const Tensor& x_in, std::array<int64_t, 2> kernel, std::array<
     throw std::invalid_argument("avg_pool2d: divisor_override must be positive, got " + std::to_string(divisor_override));
   return batched(x_in, [&](const Tensor& x) {
     const auto [OH, OW] = out_size("avg_pool2d", x, kernel, stride, padding, {1, 1}, ceil_mode);
-    const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
-    // Window k of a plane: rows [h0, h1), columns [w0, w1) of the input and
-    // its divisor, as torch computes them (the padded extent counts, the
-    // part past the padding never does).
-    struct Window { int64_t h0, h1, w0, w1; double div; };
+    const int64_t H = x.size(2), W = x.size(3);
+    // As torch computes them: the padded extent counts, the part past the
+    // padding never does.
     auto windows = std::make_shared<std::vector<Window>>();
     windows->reserve(static_cast<size_t>(OH * OW));
     for (int64_t oh = 0; oh < OH; ++oh)
@@ -124,42 +166,7 @@ Tensor avg_pool2d(const Tensor& x_in, std::array<int64_t, 2> kernel, std::array<
                                             : static_cast<double>(count_include_pad ? padded : (h1 - h0) * (w1 - w0));
         windows->push_back({h0, h1, w0, w1, div});
       }
-    const Tensor xc = x.detach().contiguous();
-    Tensor out = empty({x.size(0), x.size(1), OH, OW}, x.dtype());
-    const int64_t OHW = OH * OW;
-    cpu::dispatch_float(x.dtype(), "avg_pool2d", [&](auto zero) {
-      using T = decltype(zero);
-      const T* in = static_cast<const T*>(xc.raw_data());
-      T* o = static_cast<T*>(out.raw_data());
-#pragma omp parallel for schedule(static) if (planes * H * W >= 65536)
-      for (int64_t p = 0; p < planes; ++p)
-        for (int64_t k = 0; k < OHW; ++k) {
-          const Window& wnd = (*windows)[k];
-          T s = 0;
-          for (int64_t h = wnd.h0; h < wnd.h1; ++h)
-            for (int64_t w = wnd.w0; w < wnd.w1; ++w) s += in[p * H * W + h * W + w];
-          o[p * OHW + k] = static_cast<T>(s / static_cast<T>(wnd.div));
-        }
-    });
-    const int64_t HW = H * W;
-    record_plane_op(out, "AvgPool2DBackward", x, [windows, planes, HW, W, OHW](const Tensor& g, Tensor& dx) {
-      cpu::dispatch_float(g.dtype(), "avg_pool2d_backward", [&](auto zero) {
-        using T = decltype(zero);
-        const T* gv = static_cast<const T*>(g.raw_data());
-        T* d = static_cast<T*>(dx.raw_data());
-#pragma omp parallel for schedule(static) if (planes * HW >= 65536)
-        for (int64_t p = 0; p < planes; ++p) {
-          std::fill(d + p * HW, d + (p + 1) * HW, T(0));
-          for (int64_t k = 0; k < OHW; ++k) {
-            const Window& wnd = (*windows)[k];
-            const T v = static_cast<T>(gv[p * OHW + k] / static_cast<T>(wnd.div));
-            for (int64_t h = wnd.h0; h < wnd.h1; ++h)
-              for (int64_t w = wnd.w0; w < wnd.w1; ++w) d[p * HW + h * W + w] += v;
-          }
-        }
-      });
-    });
-    return out;
+    return average_windows(x, OH, OW, std::move(windows), "avg_pool2d", "AvgPool2DBackward");
   });
 }
 
@@ -169,46 +176,17 @@ Tensor adaptive_avg_pool2d(const Tensor& x_in, std::array<int64_t, 2> output_siz
     throw std::invalid_argument("adaptive_avg_pool2d: output_size must be positive, got " + pair_str(output_size));
   return batched(x_in, [&](const Tensor& x) {
     const int64_t OH = output_size[0], OW = output_size[1], H = x.size(2), W = x.size(3);
-    const int64_t planes = x.size(0) * x.size(1), HW = H * W, OHW = OH * OW;
-    const Tensor xc = x.detach().contiguous();
-    Tensor out = empty({x.size(0), x.size(1), OH, OW}, x.dtype());
     // torch's start/end: floor(i*in/out), ceil((i+1)*in/out).
     const auto start = [](int64_t i, int64_t in, int64_t o) { return (i * in) / o; };
     const auto end = [](int64_t i, int64_t in, int64_t o) { return ((i + 1) * in + o - 1) / o; };
-    cpu::dispatch_float(x.dtype(), "adaptive_avg_pool2d", [&](auto zero) {
-      using T = decltype(zero);
-      const T* in = static_cast<const T*>(xc.raw_data());
-      T* o = static_cast<T*>(out.raw_data());
-#pragma omp parallel for schedule(static) if (planes * HW >= 65536)
-      for (int64_t p = 0; p < planes; ++p)
-        for (int64_t oh = 0; oh < OH; ++oh)
-          for (int64_t ow = 0; ow < OW; ++ow) {
-            const int64_t h0 = start(oh, H, OH), h1 = end(oh, H, OH), w0 = start(ow, W, OW), w1 = end(ow, W, OW);
-            T s = 0;
-            for (int64_t h = h0; h < h1; ++h)
-              for (int64_t w = w0; w < w1; ++w) s += in[p * HW + h * W + w];
-            o[p * OHW + oh * OW + ow] = s / static_cast<T>((h1 - h0) * (w1 - w0));
-          }
-    });
-    record_plane_op(out, "AdaptiveAvgPool2DBackward", x, [=](const Tensor& g, Tensor& dx) {
-      cpu::dispatch_float(g.dtype(), "adaptive_avg_pool2d_backward", [&](auto zero) {
-        using T = decltype(zero);
-        const T* gv = static_cast<const T*>(g.raw_data());
-        T* d = static_cast<T*>(dx.raw_data());
-#pragma omp parallel for schedule(static) if (planes * HW >= 65536)
-        for (int64_t p = 0; p < planes; ++p) {
-          std::fill(d + p * HW, d + (p + 1) * HW, T(0));
-          for (int64_t oh = 0; oh < OH; ++oh)
-            for (int64_t ow = 0; ow < OW; ++ow) {
-              const int64_t h0 = start(oh, H, OH), h1 = end(oh, H, OH), w0 = start(ow, W, OW), w1 = end(ow, W, OW);
-              const T v = gv[p * OHW + oh * OW + ow] / static_cast<T>((h1 - h0) * (w1 - w0));
-              for (int64_t h = h0; h < h1; ++h)
-                for (int64_t w = w0; w < w1; ++w) d[p * HW + h * W + w] += v;
-            }
-        }
-      });
-    });
-    return out;
+    auto windows = std::make_shared<std::vector<Window>>();
+    windows->reserve(static_cast<size_t>(OH * OW));
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const int64_t h0 = start(oh, H, OH), h1 = end(oh, H, OH), w0 = start(ow, W, OW), w1 = end(ow, W, OW);
+        windows->push_back({h0, h1, w0, w1, static_cast<double>((h1 - h0) * (w1 - w0))});
+      }
+    return average_windows(x, OH, OW, std::move(windows), "adaptive_avg_pool2d", "AdaptiveAvgPool2DBackward");
   });
 }
 

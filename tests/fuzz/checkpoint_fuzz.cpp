@@ -12,21 +12,14 @@
 
 #include "io/pickle_scan.h"
 #include "io/torch_load.h"
+#include "tests/fuzz/load_both_modes.h"
 #include "io/zip_reader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
-  for (bool safe : {false, true}) {
-    torchless::io::LoadOptions opt;
-    opt.safe = safe;
-    opt.map_location = torchless::io::MapLocation::parse("cpu");
-    try {
-      torchless::io::Checkpoint ck = torchless::io::load_checkpoint_bytes(bytes, "fuzz-input", opt);
-      (void)torchless::io::repr(ck.root, 6);
-      torchless::io::release(ck.root);  // a pickle may build cycles
-    } catch (const std::exception&) {
-    }
-  }
+  torchless::fuzz::load_both_modes(bytes, [](std::string_view b, const char* name, const torchless::io::LoadOptions& o) {
+    return torchless::io::load_checkpoint_bytes(b, name, o);
+  });
   torchless::io::PickleScan scan;
   try {
     torchless::io::ZipReader zip(data, size, "fuzz-input");

@@ -9,19 +9,12 @@
 #include <string_view>
 
 #include "io/torch_legacy.h"
+#include "tests/fuzz/load_both_modes.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
-  for (bool safe : {false, true}) {
-    torchless::io::LoadOptions opt;
-    opt.safe = safe;
-    opt.map_location = torchless::io::MapLocation::parse("cpu");
-    try {
-      torchless::io::Checkpoint ck = torchless::io::load_legacy(bytes, "fuzz-input", opt);
-      (void)torchless::io::repr(ck.root, 6);
-      torchless::io::release(ck.root);  // a pickle may build cycles
-    } catch (const std::exception&) {
-    }
-  }
+  torchless::fuzz::load_both_modes(bytes, [](std::string_view b, const char* name, const torchless::io::LoadOptions& o) {
+    return torchless::io::load_legacy(b, name, o);
+  });
   return 0;
 }

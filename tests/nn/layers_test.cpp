@@ -16,61 +16,14 @@
 #include "nn/functional.h"
 #include "nn/pooling.h"
 #include "nn/shape_layers.h"
+#include "support/gradcheck.h"
 #include "support/test_util.h"
 
 using namespace torchless;
 namespace F = torchless::nn::functional;
 using torchless::test::message_of;
+using torchless::test::rnd;
 using torchless::test::contains;
-
-namespace {
-
-using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
-
-Tensor rnd(Shape shape, uint64_t seed, double lo = -1.0, double hi = 1.0) {
-  Generator g(seed);
-  Tensor t = empty(shape, DType::Float64);
-  uniform_(t, lo, hi, &g);
-  return t;
-}
-
-// Autograd's gradient of sum(f(inputs) * w) against central differences, for
-// every input; "" when all agree within atol + rtol*|numeric|.
-std::string gradcheck(const Fn& f, const std::vector<Tensor>& inputs, double eps = 1e-6, double tol = 1e-6) {
-  std::vector<Tensor> leaves;
-  for (const auto& t : inputs) leaves.push_back(t.clone().detach().set_requires_grad(true));
-  Tensor out = f(leaves);
-  if (!out.requires_grad()) return "output does not require grad";
-  const Tensor w = rnd(out.sizes(), 4242, 0.5, 1.5);
-  sum(mul(out, w)).backward();
-  std::ostringstream err;
-  for (size_t i = 0; i < leaves.size(); ++i) {
-    const Tensor g = leaves[i].grad();
-    if (!g.defined()) {
-      err << "input " << i << ": no gradient\n";
-      continue;
-    }
-    const auto analytic = g.to_vector();
-    double* p = leaves[i].data_ptr<double>();
-    for (int64_t j = 0; j < leaves[i].numel(); ++j) {
-      const double orig = p[j];
-      const auto value = [&](double at) {
-        p[j] = at;
-        NoGradGuard ng;
-        return sum(mul(f(leaves), w)).item();
-      };
-      const double numeric = (value(orig + eps) - value(orig - eps)) / (2 * eps);
-      p[j] = orig;
-      if (!(std::abs(analytic[j] - numeric) <= tol + tol * std::abs(numeric)))
-        err << "input " << i << " element " << j << ": analytic " << analytic[j] << " numeric " << numeric << "\n";
-    }
-  }
-  return err.str();
-}
-
-#define EXPECT_GRADCHECK(...) EXPECT_EQ(gradcheck(__VA_ARGS__), "")
-
-}  // namespace
 
 TEST(ConvGrad, StridePaddingDilationGroupsBias) {
   // (stride, padding, dilation, groups) combinations over one input.
