@@ -120,6 +120,34 @@ void BM_AdamStep(benchmark::State& state) {
 // then depends on how many iterations the benchmark happened to run
 // (0.86 ms at batch 64 for the first few hundred steps, 1.43 ms after).
 // compare_torch measures training in the default IEEE mode, per epoch.
+// The machine's float FMA peak, the ceiling every GEMM figure is read
+// against: 24 independent 16-float FMA chains per thread (enough to cover
+// the FMA latency on two ports), range(0) OpenMP threads.
+void BM_FmaPeak(benchmark::State& state) {
+  typedef float v16 __attribute__((vector_size(64)));
+  constexpr int kChains = 24;
+  constexpr int64_t kSteps = 1 << 16;
+  const int threads = static_cast<int>(state.range(0));
+  for (auto _ : state) {
+#pragma omp parallel num_threads(threads)
+    {
+      v16 acc[kChains], m, a;
+      for (int i = 0; i < 16; ++i) m[i] = 0.999999f, a[i] = 1e-7f;
+      for (int c = 0; c < kChains; ++c) acc[c] = m * static_cast<float>(c);
+      for (int64_t s = 0; s < kSteps; ++s) {
+#pragma GCC unroll 24  // unrolled, the chains live in registers, not on the stack
+        for (int c = 0; c < kChains; ++c) acc[c] = acc[c] * m + a;
+        asm volatile("" : "+v"(m), "+v"(a));  // operands in registers, not constants to fold
+      }
+      float sum = 0;
+      for (int c = 0; c < kChains; ++c) sum += acc[c][0];
+      benchmark::DoNotOptimize(sum);
+    }
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * 16 * kChains * kSteps * threads * 1e-9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void BM_TrainStep(benchmark::State& state) {
   set_num_threads(threads());
   set_flush_denormal(true);
@@ -153,6 +181,7 @@ BENCHMARK(BM_AddBroadcast)->Arg(64)->Arg(256)->Arg(1024);
 BENCHMARK(BM_Dropout)->Arg(64)->Arg(256)->Arg(1024);
 BENCHMARK(BM_CrossEntropy)->Arg(64)->Arg(256)->Arg(1024);
 BENCHMARK(BM_AdamStep);
+BENCHMARK(BM_FmaPeak)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(BM_TrainStep)->Arg(64)->Arg(256)->Arg(1024)->UseRealTime();
 
 BENCHMARK_MAIN();

@@ -34,6 +34,7 @@ cases = [
   ("Conv2d(3, 5, 3, padding='same')", (2, 3, 6, 6), True),
   ("Conv2d(1, 16, 3, padding=1)", (64, 1, 28, 28), True),
   ("MaxPool2d(2)", (2, 3, 7, 7), True),
+  ("MaxPool2d(2)", (2, 3, 10, 37), True),  # 18 windows a row: past one 16-lane block
   ("MaxPool2d(3, stride=2, padding=1, ceil_mode=True)", (2, 3, 8, 7), True),
   ("MaxPool2d(2, stride=1, dilation=2)", (2, 3, 6, 6), True),
   ("AvgPool2d(2)", (2, 3, 7, 7), True),
@@ -161,7 +162,7 @@ TEST_F(LayersTorch, OutputsAndGradientsMatch) {
     for (const auto& [name, t] : model->state_dict()) EXPECT_TRUE(near(t, after.at(name.substr(2)))) << name;
     EXPECT_EQ(model->state_dict().size(), after.size());
   }
-  EXPECT_EQ(cases, 34);
+  EXPECT_EQ(cases, 35);
 }
 
 TEST_F(LayersTorch, BatchNormRunningStatisticsAfterSteps) {
