@@ -15,10 +15,12 @@
 
 namespace torchless::cuda {
 
-// The backend's one stream: the legacy default stream. cuda/allocator.cu
-// hands a freed block to later work without an event because everything,
-// kernels and copies, runs in this one order.
-inline cudaStream_t stream() { return cudaStreamLegacy; }
+// The backend's one stream: the default stream, which is the legacy one
+// (nothing here is built with per-thread default streams), the one
+// cudaMemcpy uses. cuda/allocator.cu hands a freed block to later work
+// without an event because everything, kernels and copies, runs in this
+// one order.
+inline cudaStream_t stream() { return nullptr; }
 
 constexpr int kThreads = 256;
 
