@@ -8,7 +8,7 @@ APT_PACKAGES = cmake g++ make libeigen3-dev zlib1g-dev libgtest-dev libbenchmark
 # Only `make fuzz` needs these (libFuzzer comes with clang's runtime).
 FUZZ_PACKAGES = clang libclang-rt-14-dev
 
-.PHONY: deps fuzz-deps apt-install build demo test test-asan test-torch2 bench fuzz clean
+.PHONY: deps fuzz-deps apt-install build demo test test-asan test-torch2 bench fuzz gpu-check clean
 
 deps:
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
@@ -91,5 +91,14 @@ fuzz: fuzz-deps
 	    -artifact_prefix=build-fuzz/findings/$$t- build-fuzz/corpus-$$t tests/fuzz/corpus/$$t; \
 	done
 
+# The CUDA backend's device check (issue #12), for a GPU machine: builds
+# build-gpu for sm_90, runs the CUDA tests, a 1-epoch GPU training against the
+# CPU's, the GPU checkpoint in PyTorch, and compare_torch --device cuda; logs
+# and summary.txt under $$OUT (default ./gpu-check-out). GPU_CHECK_ARGS=--dry-run
+# runs it without a GPU (see tools/gpu-check).
+GPU_CHECK_ARGS ?=
+gpu-check:
+	tools/gpu-check $(GPU_CHECK_ARGS)
+
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz build-torch2
+	rm -rf $(BUILD) build-asan build-fuzz build-torch2 build-gpu gpu-check-out

@@ -81,4 +81,21 @@ double Args::real(const std::string& flag, double def, double min, double max) c
   return v;
 }
 
+Device device_flag(const std::string& text) {
+  Device d;
+  try {
+    d = Device::parse(text);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--device: ") + e.what());
+  }
+  if (d.is_cpu()) return d;
+  if (!cuda_built()) throw UsageError("--device " + text + ": this torchless was built without CUDA; use --device cpu");
+  const int n = cuda_device_count();
+  if (d.index >= n)
+    throw UsageError("--device " + text + ": " +
+                     (n == 0 ? cuda_summary() : "only " + std::to_string(n) + " CUDA device(s) are visible") +
+                     "; use --device cpu");
+  return d;
+}
+
 }  // namespace torchless::cli

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "core/device.h"
+
 namespace torchless::cli {
 
 struct UsageError : std::runtime_error {
@@ -33,5 +35,11 @@ class Args {
   std::set<std::string> switches_;
   std::vector<std::string> positional_;
 };
+
+/// The value of --device: "cpu", "cuda" or "cuda:N". Throws UsageError
+/// naming --device when it is malformed, when this build has no CUDA
+/// backend, or when no such CUDA device is visible (so the mistake is
+/// reported before any file is read).
+Device device_flag(const std::string& text);
 
 }  // namespace torchless::cli

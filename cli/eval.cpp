@@ -11,6 +11,7 @@
 #include "io/fashion_mnist.h"
 #include "io/idx.h"
 #include "cli/model_choice.h"
+#include "optim/to_device.h"
 #include "optim/train_loop.h"
 
 namespace torchless::cli {
@@ -18,7 +19,7 @@ namespace torchless::cli {
 namespace {
 
 int run_eval(const std::vector<std::string>& argv) {
-  Args args(argv, {"--data", "--threads", "--model"}, {});
+  Args args(argv, {"--data", "--threads", "--model", "--device"}, {});
   if (args.positional().size() != 1)
     throw UsageError(args.positional().empty() ? "missing FILE" : "unexpected argument '" + args.positional()[1] + "'");
   const std::string path = args.positional()[0];
@@ -26,9 +27,12 @@ int run_eval(const std::vector<std::string>& argv) {
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
   set_num_threads(static_cast<int>(args.integer("--threads", hw, 1, 1024)));
 
+  const Device device = device_flag(args.str("--device", "cpu"));
+
   std::optional<std::string> spec;
   if (auto m = args.opt("--model")) spec = read_model_flag(*m);
   const std::shared_ptr<nn::Module> model = load_model_file(path, spec);
+  if (device.is_cuda()) optim::to_device(*model, nullptr, device);
   io::Dataset test = io::load_fashion_mnist(data_dir, false);
   test.images = images_for(*model, test.images);
   const optim::EvalStats st = optim::evaluate(*model, test);
@@ -66,7 +70,7 @@ int run_eval(const std::vector<std::string>& argv) {
 
 extern const Command kEvalCommand = {
     "eval", "evaluate a saved classifier on the Fashion-MNIST test set",
-    "usage: torchless eval FILE [--model SPEC] [--data DIR] [--threads T]\n"
+    "usage: torchless eval FILE [--model SPEC] [--data DIR] [--threads T] [--device D]\n"
     "  FILE is a checkpoint dict with a 'state_dict' entry, or a bare state_dict (a 'module.'\n"
     "  prefix is stripped), of the FashionClassifier, of the --model SPEC architecture, or of\n"
     "  the spec its hparams recorded; or a whole model saved by torch.save(model) of torch's\n"
@@ -75,7 +79,8 @@ extern const Command kEvalCommand = {
     "  confusion matrix; the last line is a JSON summary.\n"
     "  --model SPEC the architecture (see torchless train --help), or @FILE\n"
     "  --data DIR   folder with the idx .gz files (default /usr/share/datasets/fashion-mnist)\n"
-    "  --threads T  CPU threads (default: all cores)\n",
+    "  --threads T  CPU threads (default: all cores)\n"
+    "  --device D   cpu (default), cuda or cuda:N (the CUDA backend has never run on a GPU yet)\n",
     run_eval};
 
 }  // namespace torchless::cli

@@ -27,6 +27,7 @@
 #include "io/torch_save.h"
 #include "cli/model_choice.h"
 #include "nn/model_spec.h"
+#include "optim/to_device.h"
 #include "optim/train_loop.h"
 #include "optim/training_checkpoint.h"
 
@@ -218,6 +219,14 @@ int train(const TrainOptions& o, dist::Communicator* comm) {
     optim::freeze(model, hp.frozen);
     std::printf("Frozen: %s (requires_grad = false)\n", join_list(hp.frozen).c_str());
   }
+  // The model and the optimizer's state (a resumed run's too) move to the
+  // device once; checkpoints then save their tensors with its location.
+  const Device device = Device::parse(o.device);
+  if (device.is_cuda()) {
+    if (comm) throw UsageError("--device " + o.device + ": data-parallel training on CUDA is not available yet");
+    optim::to_device(model, &opt, device);
+    std::printf("Device: %s (not yet verified on a GPU: see README, The CUDA backend)\n", device.str().c_str());
+  }
 
   const io::Dataset full = io::load_fashion_mnist(data_dir, true);
   const io::Dataset test = io::load_fashion_mnist(data_dir, false);
@@ -275,6 +284,7 @@ int train(const TrainOptions& o, dist::Communicator* comm) {
     Generator wgen(static_cast<uint64_t>(hp.seed) + 1000003 * static_cast<uint64_t>(w + 1));
     const std::shared_ptr<nn::Module> wmodel = make_model(hp.model_spec, hp.dropout, &wgen);
     optim::Adam wopt(wmodel->parameters(), opts);
+    if (device.is_cuda()) optim::to_device(*wmodel, &wopt, device);
     if (comm) {
       dist::GradientBucket wbucket(wmodel->parameters());
       dist::train_epoch(*comm, *wmodel, wopt, wbucket, train, hp.batch_size, wgen);
@@ -375,7 +385,8 @@ extern const Command kTrainCommand = {
     "                        Adam's state turns denormal for weights whose gradient stays zero\n"
     "                        (dead units), and on Intel cores that slows training by up to 40%;\n"
     "                        only values below 1.2e-38 change\n"
-    "  --device cpu          where to train (only cpu so far)\n"
+    "  --device D            where to train: cpu (default), cuda or cuda:N (the CUDA backend has\n"
+    "                        never run on a GPU yet; batches are copied to the device per step)\n"
     "  --validation V        'split': the last 10,000 training images (default); 'test': the test file\n"
     "  --checkpoint-dir DIR  where current_checkpoint.pt and best_model.pt go (default checkpoints)\n"
     "  --checkpoint PATH     the latest checkpoint's path (default DIR/current_checkpoint.pt; not\n"

@@ -124,16 +124,7 @@ TrainOptions parse_train_options(const std::vector<std::string>& argv) {
   o.train_size = args.integer("--train-size", 0, 0, INT64_MAX);
   o.valid_size = args.integer("--valid-size", 0, 0, INT64_MAX);
   o.device = args.str("--device", "cpu");
-  bool cuda = false;
-  try {
-    cuda = Device::parse(o.device).is_cuda();
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(std::string("--device: ") + e.what());
-  }
-  if (cuda)
-    throw UsageError("--device " + o.device + ": " +
-                     (cuda_built() ? "CUDA training is not available yet" : "this torchless was built without CUDA") +
-                     "; use --device cpu");
+  (void)device_flag(o.device);
   o.save_checkpoints = !args.has("--no-checkpoints");
   o.flush_denormal = args.has("--flush-denormal");
   o.ck_dir = path_flag("--checkpoint-dir", "checkpoints");

@@ -177,6 +177,11 @@ void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size
   g_cuda_allocator.copy(dst, dst_dev, src, src_dev, nbytes);
 }
 
+bool cuda_kernels_available() {
+  const DeviceAllocator* a = cuda_allocator();
+  return a && a->kernels;
+}
+
 bool cuda_built() {
 #ifdef TORCHLESS_WITH_CUDA
   return true;

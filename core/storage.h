@@ -59,9 +59,16 @@ struct DeviceAllocator {
   void (*copy)(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes) = nullptr;
   int (*device_count)() = nullptr;
   std::string (*summary)() = nullptr;  ///< for cuda_summary()
+  /// The backend's kernels run on this allocator's memory (the built-in CUDA
+  /// backend's). When false (a stand-in device, as core's seam test
+  /// registers), copy_ and fill_ of device tensors go through host copies
+  /// instead of kernels.
+  bool kernels = false;
 };
 void register_cuda_allocator(const DeviceAllocator& a);
 const DeviceAllocator* cuda_allocator();  // null when no backend is registered
+/// Whether the registered CUDA backend runs kernels on its memory (see DeviceAllocator::kernels).
+bool cuda_kernels_available();
 
 /// Copies bytes between any two devices. Throws when CUDA is involved but absent.
 void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes);

@@ -13,6 +13,9 @@
 #include "core/cpu/copy.h"
 #include "core/cpu/dispatch.h"
 #include "core/ops.h"
+#ifdef TORCHLESS_WITH_CUDA
+#include "cuda/ops.h"
+#endif
 
 namespace torchless {
 namespace {
@@ -406,6 +409,13 @@ Tensor& Tensor::copy_(const Tensor& src) {
     copy_bytes(raw_data(), device(), s.raw_data(), s.device(), nbytes());
     return *this;
   }
+#ifdef TORCHLESS_WITH_CUDA
+  // Views on one device are copied there by a kernel (no host round trip).
+  if (device().is_cuda() && s.device() == device() && s.dtype() == dtype() && cuda_kernels_available()) {
+    cuda::copy_strided(*this, s);
+    return *this;
+  }
+#endif
   if (device().is_cpu()) {
     cpu::copy_strided(*this, s.to(Device::cpu()));
     return *this;
@@ -426,6 +436,12 @@ Tensor& Tensor::copy_(const Tensor& src) {
 
 Tensor& Tensor::fill_(double value) {
   if (!device().is_cpu()) {
+#ifdef TORCHLESS_WITH_CUDA
+    if (cuda_kernels_available()) {
+      cuda::fill(*this, value);
+      return *this;
+    }
+#endif
     Tensor staged = full(sizes(), value, dtype());
     return copy_(staged);
   }
@@ -537,6 +553,13 @@ Tensor zeros(Shape shape, DType dtype, Device device) { return full(std::move(sh
 Tensor ones(Shape shape, DType dtype, Device device) { return full(std::move(shape), 1.0, dtype, device); }
 
 Tensor full(Shape shape, double value, DType dtype, Device device) {
+#ifdef TORCHLESS_WITH_CUDA
+  if (device.is_cuda() && cuda_kernels_available()) {
+    Tensor t = empty(std::move(shape), dtype, device);
+    t.fill_(value);
+    return t;
+  }
+#endif
   Tensor cpu_t = empty(std::move(shape), dtype);
   cpu::fill_strided(cpu_t, value);
   return device.is_cpu() ? cpu_t : cpu_t.to(device);

@@ -19,30 +19,12 @@
 #include "core/storage.h"
 #include "cuda/check.h"
 #include "cuda/info.h"
+#include "cuda/launch.h"
 
 namespace torchless {
 namespace {
 
-// Makes `index` the current device for the guard's lifetime.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int index) {
-    TORCHLESS_CUDA_CHECK(cudaGetDevice(&previous_));
-    if (previous_ != index) {
-      TORCHLESS_CUDA_CHECK(cudaSetDevice(index));
-      switched_ = true;
-    }
-  }
-  ~DeviceGuard() {
-    if (switched_) (void)cudaSetDevice(previous_);  // a destructor must not throw
-  }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int previous_ = 0;
-  bool switched_ = false;
-};
+using cuda::DeviceGuard;
 
 struct DeviceCount {
   int count = 0;
@@ -261,5 +243,6 @@ void torchless_register_cuda_backend() {
   a.copy = torchless::cuda_copy;
   a.device_count = torchless::cuda_count;
   a.summary = torchless::cuda_summary_fn;
+  a.kernels = true;
   torchless::register_cuda_allocator(a);
 }

@@ -1,12 +1,12 @@
 #pragma once
-// Checked CUDA runtime and cuBLAS calls. Each macro evaluates `expr` once and,
-// on failure, throws std::runtime_error naming the file, line, expression and
-// the error (cudaGetErrorName/cudaGetErrorString, or the cuBLAS status name).
+// Checked CUDA runtime calls. The macro evaluates `expr` once and, on failure,
+// throws std::runtime_error naming the file, line, expression and the error
+// (cudaGetErrorName/cudaGetErrorString). cuBLASLt calls have their own check
+// in cuda/cublaslt_api.h: cuBLAS is loaded on first use, not linked.
 //
 // For the CUDA sources only: this header includes the toolkit's headers. The
 // public headers under cuda/ (allocator.h, info.h) do not, so code outside
 // cuda/ never needs CUDA include paths.
-#include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include <stdexcept>
@@ -21,11 +21,6 @@ namespace torchless::cuda::detail {
                            cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
 }
 
-[[noreturn]] inline void throw_cublas_error(cublasStatus_t status, const char* expr, const char* file, int line) {
-  throw std::runtime_error(std::string(file) + ":" + std::to_string(line) + ": " + expr + " failed: " +
-                           cublasGetStatusName(status) + " (" + cublasGetStatusString(status) + ")");
-}
-
 }  // namespace torchless::cuda::detail
 
 #define TORCHLESS_CUDA_CHECK(expr)                                                          \
@@ -33,11 +28,4 @@ namespace torchless::cuda::detail {
     const cudaError_t torchless_cuda_err_ = (expr);                                         \
     if (torchless_cuda_err_ != cudaSuccess)                                                 \
       ::torchless::cuda::detail::throw_cuda_error(torchless_cuda_err_, #expr, __FILE__, __LINE__); \
-  } while (0)
-
-#define TORCHLESS_CUBLAS_CHECK(expr)                                                            \
-  do {                                                                                          \
-    const cublasStatus_t torchless_cublas_status_ = (expr);                                     \
-    if (torchless_cublas_status_ != CUBLAS_STATUS_SUCCESS)                                      \
-      ::torchless::cuda::detail::throw_cublas_error(torchless_cublas_status_, #expr, __FILE__, __LINE__); \
   } while (0)

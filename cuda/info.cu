@@ -1,24 +1,24 @@
 #include "cuda/info.h"
 
-#include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include <cstdio>
+#include <exception>
 #include <string>
 
 #include "cuda/allocator.h"
+#include "cuda/cublaslt_loader.h"
 
 namespace torchless {
 
 std::string cuda_runtime_summary() {
   std::string s = "toolkit " + std::to_string(CUDART_VERSION / 1000) + "." + std::to_string(CUDART_VERSION % 1000 / 10);
-  int major = 0, minor = 0, patch = 0;
-  if (cublasGetProperty(MAJOR_VERSION, &major) == CUBLAS_STATUS_SUCCESS &&
-      cublasGetProperty(MINOR_VERSION, &minor) == CUBLAS_STATUS_SUCCESS &&
-      cublasGetProperty(PATCH_LEVEL, &patch) == CUBLAS_STATUS_SUCCESS)
-    s += ", cuBLAS " + std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
-  else
-    s += ", cuBLAS (version unknown)";
+  // Asking for the summary is asking about cuBLAS: this loads it.
+  try {
+    s += ", cuBLAS " + cuda::cublaslt_version();
+  } catch (const std::exception& e) {
+    s += std::string(", cuBLAS not loadable (") + e.what() + ")";
+  }
 
   std::string why;
   const int n = cuda::device_count(&why);

@@ -6,6 +6,9 @@
 #include "core/autograd.h"
 #include "core/cpu/dispatch.h"
 #include "core/generator.h"
+#ifdef TORCHLESS_WITH_CUDA
+#include "cuda/ops.h"
+#endif
 
 namespace torchless::nn::functional {
 namespace {
@@ -15,6 +18,9 @@ void check_classification(const Tensor& x, const Tensor& target, const char* op)
   if (target.dtype() != DType::Int64 || target.dim() != 1 || target.size(0) != x.size(0))
     throw std::invalid_argument(std::string(op) + ": target must be int64 [" + std::to_string(x.size(0)) + "], got " +
                                 std::string(dtype_name(target.dtype())) + " " + shape_str(target.sizes()));
+  // Device targets are checked by the kernel (a NaN loss): reading them here
+  // would synchronise with the device every step.
+  if (!target.device().is_cpu()) return;
   const int64_t* t = static_cast<const int64_t*>(target.contiguous().raw_data());
   for (int64_t i = 0; i < target.numel(); ++i)
     if (t[i] < 0 || t[i] >= x.size(1))
@@ -48,11 +54,63 @@ struct KeepMask {
 
 double keep_scale(double p) { return p == 1.0 ? 0.0 : 1.0 / (1.0 - p); }
 
+// Dropout (after relu when relu_first) of a CUDA tensor: the Philox mask of
+// cuda/kernels/philox.h keyed by one draw from the generator, as the CPU
+// path draws one key per call (so the generator's stream stays the same on
+// either device; the masks themselves differ). Backward recomputes the mask.
+Tensor dropout_cuda(const Tensor& x, double p, Generator* gen, bool relu_first) {
+#ifdef TORCHLESS_WITH_CUDA
+  const Tensor xc = x.detach().contiguous();
+  const uint64_t seed = (gen ? *gen : default_generator()).next_u64();
+  Tensor out = empty(x.sizes(), x.dtype(), x.device());
+  cuda::dropout(xc, p, seed, 0, relu_first, out);
+  if (any_requires_grad({&x})) {
+    record(out, relu_first ? "DropoutReluBackward" : "DropoutBackward", {x}, [xc, p, seed, relu_first](const Tensor& g) {
+      const Tensor gc = g.contiguous();
+      Tensor gi = empty(g.sizes(), g.dtype(), g.device());
+      cuda::dropout_backward(gc, relu_first ? xc : Tensor(), p, seed, 0, gi);
+      return std::vector<Tensor>{gi};
+    });
+  }
+  return out;
+#else
+  (void)gen;
+  (void)p;
+  (void)relu_first;
+  throw std::invalid_argument("dropout: tensor on " + x.device().str() + " needs the CUDA backend");
+#endif
+}
+
+// cross_entropy of CUDA logits and targets, fused on the device.
+Tensor cross_entropy_cuda(const Tensor& logits, const Tensor& target) {
+#ifdef TORCHLESS_WITH_CUDA
+  if (target.device() != logits.device())
+    throw std::invalid_argument("cross_entropy: logits on " + logits.device().str() + " but target on " +
+                                target.device().str());
+  const Tensor x = logits.detach().contiguous(), tc = target.contiguous();
+  Tensor lse = empty({x.size(0)}, DType::Float32, x.device());
+  Tensor loss = empty({}, x.dtype(), x.device());
+  cuda::cross_entropy_forward(x, tc, lse, loss);
+  if (any_requires_grad({&logits})) {
+    record(loss, "CrossEntropyBackward", {logits}, [x, tc, lse](const Tensor& g) {
+      Tensor gi = empty(x.sizes(), x.dtype(), x.device());
+      cuda::cross_entropy_backward(x, tc, lse, g.contiguous(), gi);
+      return std::vector<Tensor>{gi};
+    });
+  }
+  return loss;
+#else
+  (void)target;
+  throw std::invalid_argument("cross_entropy: tensor on " + logits.device().str() + " needs the CUDA backend");
+#endif
+}
+
 }  // namespace
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   check_probability(p);
   if (!training || p == 0.0) return x;
+  if (x.device().is_cuda()) return dropout_cuda(x, p, gen, false);
   Tensor mask = empty(x.sizes(), x.dtype());
   const KeepMask keep(p, gen);
   cpu::dispatch_float(x.dtype(), "dropout", [&](auto zero) {
@@ -69,6 +127,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
 Tensor dropout_relu(const Tensor& x, double p, bool training, Generator* gen) {
   check_probability(p);
   if (!training || p == 0.0) return relu(x);
+  if (x.device().is_cuda()) return dropout_cuda(x, p, gen, true);
   const Tensor xc = x.detach().contiguous();
   Tensor out = empty(x.sizes(), x.dtype());
   // The gradient's factor per element: the dropout scale (or 0) where relu
@@ -179,7 +238,7 @@ Tensor nll_loss(const Tensor& logp, const Tensor& target) {
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target) {
   check_classification(logits, target, "cross_entropy");
-  if (!logits.device().is_cpu()) throw std::invalid_argument("cross_entropy: CUDA tensors need the CUDA backend");
+  if (logits.device().is_cuda()) return cross_entropy_cuda(logits, target);
   Tensor x = logits.detach().contiguous();
   const Tensor tc = target.contiguous();
   const int64_t* t = static_cast<const int64_t*>(tc.raw_data());

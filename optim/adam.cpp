@@ -5,6 +5,9 @@
 
 #include "core/autograd.h"
 #include "core/cpu/dispatch.h"
+#ifdef TORCHLESS_WITH_CUDA
+#include "cuda/ops.h"
+#endif
 
 namespace torchless::optim {
 namespace {
@@ -104,6 +107,9 @@ void Adam::step() {
   NoGradGuard no_grad;
   size_t idx = 0;
   for (auto& group : groups_) {
+#ifdef TORCHLESS_WITH_CUDA
+    std::vector<cuda::AdamParam> on_device;  // updated together: one launch per 32 tensors
+#endif
     for (auto& p : group.params) {
       AdamParamState& st = state_[idx++];
       Tensor g = p.grad();
@@ -118,6 +124,14 @@ void Adam::step() {
       if (group.options.amsgrad && !st.max_exp_avg_sq.defined())
         st.max_exp_avg_sq = zeros(p.sizes(), p.dtype(), p.device());
       st.step += 1;
+      if (p.device().is_cuda()) {
+#ifdef TORCHLESS_WITH_CUDA
+        on_device.push_back({p, g, st.exp_avg, st.exp_avg_sq, st.max_exp_avg_sq, st.step});
+        continue;
+#endif
+      }
+      if (!g.device().is_cpu())
+        throw std::invalid_argument("Adam: parameter on " + p.device().str() + " but gradient on " + g.device().str());
       cpu::dispatch_float(p.dtype(), "Adam.step", [&](auto zero) {
         using T = decltype(zero);
         adam_update<T>(static_cast<T*>(p.raw_data()), static_cast<const T*>(g.raw_data()),
@@ -126,6 +140,11 @@ void Adam::step() {
                        group.options, st.step);
       });
     }
+#ifdef TORCHLESS_WITH_CUDA
+    const AdamOptions& o = group.options;
+    cuda::adam_step(on_device, {o.lr, o.beta1, o.beta2, o.eps, o.weight_decay, o.amsgrad, o.maximize,
+                                o.decoupled_weight_decay});
+#endif
   }
 }
 

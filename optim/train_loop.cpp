@@ -8,6 +8,7 @@
 #include "core/generator.h"
 #include "core/ops.h"
 #include "nn/functional.h"
+#include "optim/to_device.h"
 
 namespace torchless::optim {
 
@@ -35,13 +36,16 @@ EpochStats train_epoch(nn::Module& model, Adam& opt, const io::Dataset& data, in
   const int64_t n = data.size();
   const Tensor order = randperm(n, &gen);
   const int64_t* idx = static_cast<const int64_t*>(order.raw_data());
+  // Batches are gathered on the CPU and copied to the model's device (a
+  // device-resident data set and gather are not written yet).
+  const Device dev = model_device(model);
   double loss_sum = 0;
   int64_t done = 0;
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t b = std::min(batch_size, n - start);
-    Tensor x = gather_rows(data.images, idx + start, b);
-    Tensor y = gather_rows(data.labels, idx + start, b);
+    Tensor x = gather_rows(data.images, idx + start, b).to(dev);
+    Tensor y = gather_rows(data.labels, idx + start, b).to(dev);
     Tensor loss = nn::functional::cross_entropy(model(x), y);
     opt.zero_grad();
     loss.backward();
@@ -63,9 +67,10 @@ EpochStats train_epoch(nn::Module& model, Adam& opt, const io::Dataset& data, in
 double evaluate_batch(nn::Module& model, const io::Dataset& batch, int64_t classes, int64_t& correct,
                       std::vector<int64_t>& confusion) {
   const int64_t b = batch.size();
-  Tensor logits = model(batch.images);
-  const double loss = nn::functional::cross_entropy(logits, batch.labels).item() * static_cast<double>(b);
-  Tensor pred = argmax(logits, 1);
+  const Device dev = model_device(model);
+  Tensor logits = model(batch.images.to(dev));
+  const double loss = nn::functional::cross_entropy(logits, batch.labels.to(dev)).item() * static_cast<double>(b);
+  Tensor pred = argmax(logits, 1).to(Device::cpu());
   const int64_t* p = static_cast<const int64_t*>(pred.raw_data());
   const Tensor labels = batch.labels.contiguous();
   const int64_t* y = static_cast<const int64_t*>(labels.raw_data());

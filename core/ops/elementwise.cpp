@@ -5,9 +5,16 @@
 #include "core/cpu/dispatch.h"
 #include "core/cpu/elementwise.h"
 #include "core/ops.h"
+#include "cuda/kernels/elementwise.h"
+#ifdef TORCHLESS_WITH_CUDA
+#include "cuda/ops.h"
+#endif
 
 namespace torchless {
 namespace {
+
+using cuda::kernels::BinaryOp;
+using cuda::kernels::UnaryOp;
 
 void check_cpu(const Tensor& t, const char* op) {
   if (!t.device().is_cpu())
@@ -26,8 +33,15 @@ DType promote(const Tensor& a, const Tensor& b, const char* op) {
 
 // Runs f over broadcast operands into a new tensor of dtype `out_dtype`
 // (the compute dtype when out_dtype is unset).
+bool on_cuda(const Tensor& a, const Tensor& b) { return a.device().is_cuda() || b.device().is_cuda(); }
+
+// Runs binary op `kop` on the device of a and b (which must be one).
+Tensor binary_cuda(const Tensor& a, const Tensor& b, const char* op, BinaryOp kop, std::optional<DType> out_dtype);
+
 template <typename F>
-Tensor binary_forward(const Tensor& a, const Tensor& b, const char* op, F f, std::optional<DType> out_dtype = {}) {
+Tensor binary_forward(const Tensor& a, const Tensor& b, const char* op, F f, BinaryOp kop,
+                      std::optional<DType> out_dtype = {}) {
+  if (on_cuda(a, b)) return binary_cuda(a, b, op, kop, out_dtype);
   check_cpu(a, op);
   check_cpu(b, op);
   const DType dt = promote(a, b, op);
@@ -51,8 +65,51 @@ Tensor binary_forward(const Tensor& a, const Tensor& b, const char* op, F f, std
   return out;
 }
 
+Tensor binary_cuda(const Tensor& a, const Tensor& b, const char* op, BinaryOp kop, std::optional<DType> out_dtype) {
+#ifdef TORCHLESS_WITH_CUDA
+  if (a.device() != b.device())
+    throw std::invalid_argument(std::string(op) + ": tensors on " + a.device().str() + " and " + b.device().str() +
+                                " (expected all tensors on one device)");
+  const DType dt = promote(a, b, op);
+  Shape shape;
+  try {
+    shape = broadcast_shapes(a.sizes(), b.sizes());
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string(op) + ": " + e.what());
+  }
+  Tensor x = a.dtype() == dt ? a.detach() : a.detach().to(dt);
+  Tensor y = b.dtype() == dt ? b.detach() : b.detach().to(dt);
+  if (x.sizes() != shape) x = x.expand(shape);
+  if (y.sizes() != shape) y = y.expand(shape);
+  Tensor out = empty(shape, out_dtype.value_or(dt), a.device());
+  cuda::binary(kop, x, y, out);
+  return out;
+#else
+  (void)kop;
+  (void)out_dtype;
+  check_cpu(a.device().is_cuda() ? a : b, op);
+  return Tensor();
+#endif
+}
+
+// Runs unary op `kop` (with `scalar`) on a's CUDA device.
+Tensor unary_cuda(const Tensor& a, const char* op, UnaryOp kop, double scalar) {
+#ifdef TORCHLESS_WITH_CUDA
+  (void)op;
+  Tensor out = empty(a.sizes(), a.dtype(), a.device());
+  cuda::unary(kop, a.detach(), scalar, out);
+  return out;
+#else
+  (void)kop;
+  (void)scalar;
+  check_cpu(a, op);
+  return Tensor();
+#endif
+}
+
 template <typename F>
-Tensor unary_forward(const Tensor& a, const char* op, F f) {
+Tensor unary_forward(const Tensor& a, const char* op, F f, UnaryOp kop, double scalar = 0) {
+  if (a.device().is_cuda()) return unary_cuda(a, op, kop, scalar);
   check_cpu(a, op);
   Tensor out = empty(a.sizes(), a.dtype());
   cpu::dispatch_float(a.dtype(), op, [&](auto zero) {
@@ -71,7 +128,7 @@ Tensor reduce_grad(const Tensor& g, const Tensor& input) {
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_forward(a, b, "add", [](auto x, auto y) { return x + y; });
+  Tensor out = binary_forward(a, b, "add", [](auto x, auto y) { return x + y; }, BinaryOp::Add);
   if (any_requires_grad({&a, &b}))
     record(out, "AddBackward", {a, b}, [a, b](const Tensor& g) {
       return std::vector<Tensor>{a.requires_grad() ? reduce_grad(g, a) : Tensor(),
@@ -81,7 +138,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_forward(a, b, "sub", [](auto x, auto y) { return x - y; });
+  Tensor out = binary_forward(a, b, "sub", [](auto x, auto y) { return x - y; }, BinaryOp::Sub);
   if (any_requires_grad({&a, &b}))
     record(out, "SubBackward", {a, b}, [a, b](const Tensor& g) {
       return std::vector<Tensor>{a.requires_grad() ? reduce_grad(g, a) : Tensor(),
@@ -91,7 +148,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_forward(a, b, "mul", [](auto x, auto y) { return x * y; });
+  Tensor out = binary_forward(a, b, "mul", [](auto x, auto y) { return x * y; }, BinaryOp::Mul);
   if (any_requires_grad({&a, &b})) {
     Tensor ad = a.detach(), bd = b.detach();
     record(out, "MulBackward", {a, b}, [a, b, ad, bd](const Tensor& g) {
@@ -103,7 +160,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_forward(a, b, "div", [](auto x, auto y) { return x / y; });
+  Tensor out = binary_forward(a, b, "div", [](auto x, auto y) { return x / y; }, BinaryOp::Div);
   if (any_requires_grad({&a, &b})) {
     Tensor bd = b.detach(), od = out.detach();
     record(out, "DivBackward", {a, b}, [a, b, bd, od](const Tensor& g) {
@@ -116,21 +173,21 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor add(const Tensor& a, double s) {
-  Tensor out = unary_forward(a, "add", [s](auto x) { return x + s; });
+  Tensor out = unary_forward(a, "add", [s](auto x) { return x + s; }, UnaryOp::AddScalar, s);
   if (any_requires_grad({&a}))
     record(out, "AddScalarBackward", {a}, [](const Tensor& g) { return std::vector<Tensor>{g}; });
   return out;
 }
 
 Tensor mul(const Tensor& a, double s) {
-  Tensor out = unary_forward(a, "mul", [s](auto x) { return x * s; });
+  Tensor out = unary_forward(a, "mul", [s](auto x) { return x * s; }, UnaryOp::MulScalar, s);
   if (any_requires_grad({&a}))
     record(out, "MulScalarBackward", {a}, [s](const Tensor& g) { return std::vector<Tensor>{mul(g, s)}; });
   return out;
 }
 
 Tensor pow(const Tensor& a, double e) {
-  Tensor out = unary_forward(a, "pow", [e](auto x) { return std::pow(x, e); });
+  Tensor out = unary_forward(a, "pow", [e](auto x) { return std::pow(x, e); }, UnaryOp::Pow, e);
   if (any_requires_grad({&a})) {
     Tensor ad = a.detach();
     record(out, "PowBackward", {a}, [ad, e](const Tensor& g) {
@@ -141,14 +198,14 @@ Tensor pow(const Tensor& a, double e) {
 }
 
 Tensor neg(const Tensor& a) {
-  Tensor out = unary_forward(a, "neg", [](auto x) { return -x; });
+  Tensor out = unary_forward(a, "neg", [](auto x) { return -x; }, UnaryOp::Neg);
   if (any_requires_grad({&a}))
     record(out, "NegBackward", {a}, [](const Tensor& g) { return std::vector<Tensor>{neg(g)}; });
   return out;
 }
 
 Tensor exp(const Tensor& a) {
-  Tensor out = unary_forward(a, "exp", [](auto x) { return std::exp(x); });
+  Tensor out = unary_forward(a, "exp", [](auto x) { return std::exp(x); }, UnaryOp::Exp);
   if (any_requires_grad({&a})) {
     Tensor od = out.detach();
     record(out, "ExpBackward", {a}, [od](const Tensor& g) { return std::vector<Tensor>{mul(g, od)}; });
@@ -157,7 +214,7 @@ Tensor exp(const Tensor& a) {
 }
 
 Tensor log(const Tensor& a) {
-  Tensor out = unary_forward(a, "log", [](auto x) { return std::log(x); });
+  Tensor out = unary_forward(a, "log", [](auto x) { return std::log(x); }, UnaryOp::Log);
   if (any_requires_grad({&a})) {
     Tensor ad = a.detach();
     record(out, "LogBackward", {a}, [ad](const Tensor& g) { return std::vector<Tensor>{div(g, ad)}; });
@@ -166,7 +223,7 @@ Tensor log(const Tensor& a) {
 }
 
 Tensor sqrt(const Tensor& a) {
-  Tensor out = unary_forward(a, "sqrt", [](auto x) { return std::sqrt(x); });
+  Tensor out = unary_forward(a, "sqrt", [](auto x) { return std::sqrt(x); }, UnaryOp::Sqrt);
   if (any_requires_grad({&a})) {
     Tensor od = out.detach();
     record(out, "SqrtBackward", {a}, [od](const Tensor& g) { return std::vector<Tensor>{div(mul(g, 0.5), od)}; });
@@ -175,11 +232,11 @@ Tensor sqrt(const Tensor& a) {
 }
 
 Tensor tanh(const Tensor& a) {
-  Tensor out = unary_forward(a, "tanh", [](auto x) { return std::tanh(x); });
+  Tensor out = unary_forward(a, "tanh", [](auto x) { return std::tanh(x); }, UnaryOp::Tanh);
   if (any_requires_grad({&a})) {
     Tensor od = out.detach();
     record(out, "TanhBackward", {a}, [od](const Tensor& g) {
-      Tensor d = unary_forward(od, "tanh_backward", [](auto y) { return 1 - y * y; });
+      Tensor d = unary_forward(od, "tanh_backward", [](auto y) { return 1 - y * y; }, UnaryOp::TanhBackward);
       return std::vector<Tensor>{mul(g, d)};
     });
   }
@@ -187,11 +244,11 @@ Tensor tanh(const Tensor& a) {
 }
 
 Tensor sigmoid(const Tensor& a) {
-  Tensor out = unary_forward(a, "sigmoid", [](auto x) { return 1 / (1 + std::exp(-x)); });
+  Tensor out = unary_forward(a, "sigmoid", [](auto x) { return 1 / (1 + std::exp(-x)); }, UnaryOp::Sigmoid);
   if (any_requires_grad({&a})) {
     Tensor od = out.detach();
     record(out, "SigmoidBackward", {a}, [od](const Tensor& g) {
-      Tensor d = unary_forward(od, "sigmoid_backward", [](auto y) { return y * (1 - y); });
+      Tensor d = unary_forward(od, "sigmoid_backward", [](auto y) { return y * (1 - y); }, UnaryOp::SigmoidBackward);
       return std::vector<Tensor>{mul(g, d)};
     });
   }
@@ -199,11 +256,11 @@ Tensor sigmoid(const Tensor& a) {
 }
 
 Tensor relu(const Tensor& a) {
-  Tensor out = unary_forward(a, "relu", [](auto x) { return x > 0 ? x : decltype(x)(0); });
+  Tensor out = unary_forward(a, "relu", [](auto x) { return x > 0 ? x : decltype(x)(0); }, UnaryOp::Relu);
   if (any_requires_grad({&a})) {
     Tensor od = out.detach();
     record(out, "ReluBackward", {a}, [od](const Tensor& g) {
-      Tensor gi = binary_forward(g, od, "relu_backward", [](auto gv, auto y) { return y > 0 ? gv : decltype(gv)(0); });
+      Tensor gi = binary_forward(g, od, "relu_backward", [](auto gv, auto y) { return y > 0 ? gv : decltype(gv)(0); }, BinaryOp::ReluBackward);
       return std::vector<Tensor>{gi};
     });
   }
@@ -211,7 +268,7 @@ Tensor relu(const Tensor& a) {
 }
 
 Tensor maximum(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_forward(a, b, "maximum", [](auto x, auto y) { return x >= y ? x : y; });
+  Tensor out = binary_forward(a, b, "maximum", [](auto x, auto y) { return x >= y ? x : y; }, BinaryOp::Maximum);
   if (any_requires_grad({&a, &b})) {
     Tensor ad = a.detach(), bd = b.detach();
     record(out, "MaximumBackward", {a, b}, [a, b, ad, bd](const Tensor& g) {
@@ -225,16 +282,16 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
 }
 
 // ---- comparisons ----
-#define TORCHLESS_COMPARE(NAME, EXPR)                                                              \
-  Tensor NAME(const Tensor& a, const Tensor& b) {                                                  \
-    return binary_forward(a, b, #NAME, [](auto x, auto y) { return EXPR; }, DType::Bool);         \
+#define TORCHLESS_COMPARE(NAME, EXPR, KOP)                                                            \
+  Tensor NAME(const Tensor& a, const Tensor& b) {                                                      \
+    return binary_forward(a, b, #NAME, [](auto x, auto y) { return EXPR; }, BinaryOp::KOP, DType::Bool); \
   }
-TORCHLESS_COMPARE(eq, x == y)
-TORCHLESS_COMPARE(ne, x != y)
-TORCHLESS_COMPARE(lt, x < y)
-TORCHLESS_COMPARE(le, x <= y)
-TORCHLESS_COMPARE(gt, x > y)
-TORCHLESS_COMPARE(ge, x >= y)
+TORCHLESS_COMPARE(eq, x == y, Eq)
+TORCHLESS_COMPARE(ne, x != y, Ne)
+TORCHLESS_COMPARE(lt, x < y, Lt)
+TORCHLESS_COMPARE(le, x <= y, Le)
+TORCHLESS_COMPARE(gt, x > y, Gt)
+TORCHLESS_COMPARE(ge, x >= y, Ge)
 #undef TORCHLESS_COMPARE
 
 bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {

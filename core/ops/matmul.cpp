@@ -2,19 +2,42 @@
 #include "core/autograd.h"
 #include "core/cpu/gemm.h"
 #include "core/ops.h"
+#ifdef TORCHLESS_WITH_CUDA
+#include "cuda/ops.h"
+#endif
 
 namespace torchless {
 namespace {
 
 Tensor gemm_operand(const Tensor& t) { return cpu::gemm_compatible(t) ? t : t.contiguous(); }
 
+// out = a @ b (+ bias) on a's CUDA device (cuBLASLt); k == 0 fills instead.
+void gemm_cuda(const Tensor& a, const Tensor& b, Tensor& out, const Tensor& bias) {
+  if (a.device() != b.device() || (bias.defined() && bias.device() != a.device()))
+    throw std::invalid_argument("matmul: operands on " + a.device().str() + " and " + b.device().str() +
+                                " (expected one device)");
+  if (a.size(1) == 0) {
+    if (bias.defined()) out.copy_(bias.unsqueeze(0).expand(out.sizes()));
+    else out.zero_();
+    return;
+  }
+#ifdef TORCHLESS_WITH_CUDA
+  cuda::gemm(a, b, out, bias.defined() ? bias.contiguous() : bias);
+#else
+  throw std::invalid_argument("matmul: CUDA tensors need the CUDA backend");
+#endif
+}
+
 // a: [m, k]  b: [k, n]  ->  [m, n]   (no autograd)
 Tensor mm_raw(const Tensor& a, const Tensor& b) {
   if (a.dtype() != b.dtype())
     throw std::invalid_argument("matmul: dtypes differ (" + std::string(dtype_name(a.dtype())) + " and " +
                                 std::string(dtype_name(b.dtype())) + ")");
-  if (!a.device().is_cpu() || !b.device().is_cpu())
-    throw std::invalid_argument("matmul: CUDA tensors need the CUDA backend");
+  if (a.device().is_cuda() || b.device().is_cuda()) {
+    Tensor out = empty({a.size(0), b.size(1)}, a.dtype(), a.device());
+    gemm_cuda(a, b, out, Tensor());
+    return out;
+  }
   Tensor out = empty({a.size(0), b.size(1)}, a.dtype());
   if (a.size(1) == 0) return out.zero_();
   cpu::gemm(gemm_operand(a), gemm_operand(b), out);
@@ -90,11 +113,11 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   if (b.defined() && (b.dim() != 1 || b.size(0) != w.size(0)))
     throw std::invalid_argument("linear: bias " + shape_str(b.sizes()) + " does not match weight " +
                                 shape_str(w.sizes()));
-  if (!x.device().is_cpu()) throw std::invalid_argument("linear: CUDA tensors need the CUDA backend");
   if (x.dtype() != w.dtype()) throw std::invalid_argument("linear: input and weight dtypes differ");
-  Tensor y = empty({x.size(0), w.size(0)}, x.dtype());
+  Tensor y = empty({x.size(0), w.size(0)}, x.dtype(), x.device());
   const Tensor bias = b.defined() ? b.detach() : Tensor();
-  if (x.size(1) > 0) cpu::gemm(gemm_operand(x.detach()), w.detach().t(), y, bias);
+  if (x.device().is_cuda() || w.device().is_cuda()) gemm_cuda(x.detach(), w.detach().t(), y, bias);
+  else if (x.size(1) > 0) cpu::gemm(gemm_operand(x.detach()), w.detach().t(), y, bias);
   else if (bias.defined()) y.copy_(bias.unsqueeze(0).expand(y.sizes()));
   else y.zero_();
   if (any_requires_grad({&x, &w, &b})) {

@@ -6,6 +6,9 @@
 #include "core/cpu/dispatch.h"
 #include "core/cpu/strided.h"
 #include "core/ops.h"
+#ifdef TORCHLESS_WITH_CUDA
+#include "cuda/ops.h"
+#endif
 
 namespace torchless {
 namespace {
@@ -36,11 +39,8 @@ template <typename T> double sum_run(const T* x, int64_t n) {
   return s;
 }
 
-// out[...] = sum over masked dims of a[...], accumulated in T.
-Tensor sum_kernel(const Tensor& a, const std::vector<bool>& mask, bool keepdim) {
-  Shape kept;       // output shape with keepdim
-  for (int64_t d = 0; d < a.dim(); ++d) kept.push_back(mask[d] ? 1 : a.size(d));
-  Tensor out = zeros(kept, a.dtype());
+// out (kept shape, zeroed) += the sums over masked dims of the CPU tensor a.
+void sum_cpu(const Tensor& a, const std::vector<bool>& mask, Tensor& out) {
   cpu::dispatch_float(a.dtype(), "sum", [&](auto zero) {
     using T = decltype(zero);
     T* o = static_cast<T*>(out.raw_data());
@@ -70,6 +70,22 @@ Tensor sum_kernel(const Tensor& a, const std::vector<bool>& mask, bool keepdim) 
                            }
                          });
   });
+}
+
+// out[...] = sum over masked dims of a[...], accumulated in T.
+Tensor sum_kernel(const Tensor& a, const std::vector<bool>& mask, bool keepdim) {
+  Shape kept;       // output shape with keepdim
+  for (int64_t d = 0; d < a.dim(); ++d) kept.push_back(mask[d] ? 1 : a.size(d));
+  Tensor out;
+  if (a.device().is_cuda()) {
+    out = empty(kept, a.dtype(), a.device());
+#ifdef TORCHLESS_WITH_CUDA
+    cuda::sum(a, mask, out);
+#endif
+  } else {
+    out = zeros(kept, a.dtype());
+    sum_cpu(a, mask, out);
+  }
   if (keepdim) return out;
   Shape squeezed;
   for (int64_t d = 0; d < a.dim(); ++d)
@@ -78,7 +94,7 @@ Tensor sum_kernel(const Tensor& a, const std::vector<bool>& mask, bool keepdim) 
 }
 
 Tensor sum_impl(const Tensor& a, const Shape& dims, bool keepdim, bool all) {
-  if (!a.device().is_cpu()) throw std::invalid_argument("sum: CUDA tensors need the CUDA backend");
+  if (a.device().is_cuda() && !cuda_built()) throw std::invalid_argument("sum: CUDA tensors need the CUDA backend");
   const auto mask = all ? std::vector<bool>(a.dim(), true) : reduced_mask(dims, a.dim());
   Tensor out = sum_kernel(a, mask, keepdim);
   if (any_requires_grad({&a})) {
@@ -124,9 +140,19 @@ Tensor sum_to(const Tensor& a, const Shape& shape) {
 }
 
 Tensor argmax(const Tensor& a, int64_t dim, bool keepdim) {
-  if (!a.device().is_cpu()) throw std::invalid_argument("argmax: CUDA tensors need the CUDA backend");
+  if (a.device().is_cuda() && !cuda_built()) throw std::invalid_argument("argmax: CUDA tensors need the CUDA backend");
   dim = wrap_dim(dim, a.dim());
   if (a.dim() > 0 && a.size(dim) == 0) throw std::invalid_argument("argmax: empty dimension");
+  if (a.device().is_cuda()) {
+    Shape out_shape;
+    for (int64_t d = 0; d < a.dim(); ++d)
+      if (d != dim) out_shape.push_back(a.size(d));
+    Tensor out = empty(out_shape, DType::Int64, a.device());
+#ifdef TORCHLESS_WITH_CUDA
+    cuda::argmax(a.detach(), dim, out);
+#endif
+    return keepdim && a.dim() > 0 ? out.unsqueeze(dim) : out;
+  }
   // Move `dim` last so each output element scans one contiguous row.
   Shape perm;
   for (int64_t d = 0; d < a.dim(); ++d)

@@ -15,12 +15,16 @@
 #include <vector>
 
 #include "core/device.h"
+#include "core/generator.h"
 #include "core/ops.h"
 #include "core/storage.h"
 #include "core/tensor.h"
 #include "io/torch_load.h"
 #include "io/torch_save.h"
 #include "io/value.h"
+#include "nn/linear.h"
+#include "optim/adam.h"
+#include "optim/to_device.h"
 
 using namespace torchless;
 
@@ -191,4 +195,33 @@ TEST_F(DeviceSeam, CheckpointRecordsDeviceLocation) {
     EXPECT_TRUE(equal(on_dev.root->at("wt")->tensor.to(Device::cpu()), w.t()));
   }
   std::filesystem::remove(path);
+}
+
+// train --device cuda moves the model and the optimizer's state in place:
+// the optimizer's handles must see the moved tensors.
+TEST_F(DeviceSeam, ToDeviceMovesModelAndAdamStateInPlace) {
+  Generator gen(7);
+  nn::Linear layer(5, 3, true, &gen);
+  optim::Adam opt(layer.parameters(), optim::AdamOptions{});
+  Tensor w = layer.parameters()[0];
+  const Tensor b = layer.parameters()[1];
+  const Tensor b_before = b.detach().clone();
+  w.set_grad(ones({3, 5}));
+  opt.step();  // creates exp_avg / exp_avg_sq on the CPU
+  const Tensor m_before = opt.state(0).exp_avg.clone();
+  const Tensor w_stepped = w.detach().clone();
+  EXPECT_EQ(optim::model_device(layer), Device::cpu());
+  optim::to_device(layer, &opt, kDev);
+  EXPECT_EQ(optim::model_device(layer), kDev);
+  EXPECT_EQ(opt.param_groups()[0].params[0].device(), kDev);  // the optimizer's own handle
+  EXPECT_TRUE(w.is_same(layer.parameters()[0]));
+  EXPECT_FALSE(w.grad().defined());
+  EXPECT_TRUE(w.requires_grad());
+  EXPECT_TRUE(equal(w.to(Device::cpu()), w_stepped));
+  EXPECT_TRUE(equal(b.to(Device::cpu()), b_before));
+  EXPECT_EQ(opt.state(0).exp_avg.device(), kDev);
+  EXPECT_TRUE(equal(opt.state(0).exp_avg.to(Device::cpu()), m_before));
+  EXPECT_FALSE(opt.state(1).exp_avg.defined());  // b had no gradient: no state to move
+  optim::to_device(layer, &opt, kDev);  // already there: nothing changes
+  EXPECT_EQ(optim::model_device(layer), kDev);
 }
