@@ -31,13 +31,13 @@ DType promote(const Tensor& a, const Tensor& b, const char* op) {
                               " and " + std::string(dtype_name(y)));
 }
 
-// Runs f over broadcast operands into a new tensor of dtype `out_dtype`
-// (the compute dtype when out_dtype is unset).
 bool on_cuda(const Tensor& a, const Tensor& b) { return a.device().is_cuda() || b.device().is_cuda(); }
 
 // Runs binary op `kop` on the device of a and b (which must be one).
 Tensor binary_cuda(const Tensor& a, const Tensor& b, const char* op, BinaryOp kop, std::optional<DType> out_dtype);
 
+// Runs f over broadcast operands into a new tensor of dtype `out_dtype`
+// (the compute dtype when out_dtype is unset); CUDA operands go to `kop`.
 template <typename F>
 Tensor binary_forward(const Tensor& a, const Tensor& b, const char* op, F f, BinaryOp kop,
                       std::optional<DType> out_dtype = {}) {
