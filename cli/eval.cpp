@@ -78,7 +78,8 @@ extern const Command kEvalCommand = {
     "  10,000 test images and prints loss, accuracy, per-class accuracy and the 10x10\n"
     "  confusion matrix; the last line is a JSON summary.\n"
     "  --model SPEC the architecture (see torchless train --help), or @FILE\n"
-    "  --data DIR   folder with the idx .gz files (default /usr/share/datasets/fashion-mnist)\n"
+    "  --data DIR   folder with the idx .gz files (default $TORCHLESS_DATA, else\n"
+    "               /usr/share/datasets/fashion-mnist)\n"
     "  --threads T  CPU threads (default: all cores)\n"
     "  --device D   cpu (default), cuda or cuda:N (the CUDA backend has never run on a GPU yet)\n",
     run_eval};

@@ -1,5 +1,7 @@
 #include "io/idx.h"
 
+#include <cstdlib>
+
 #include "io/byte_order.h"
 
 #include <zlib.h>
@@ -332,6 +334,9 @@ MnistSplit load_mnist_split(const std::string& dir, bool train) {
   return s;
 }
 
-std::string default_fashion_mnist_dir() { return "/usr/share/datasets/fashion-mnist"; }
+std::string default_fashion_mnist_dir() {
+  const char* env = std::getenv("TORCHLESS_DATA");
+  return env && *env ? env : "/usr/share/datasets/fashion-mnist";
+}
 
 }  // namespace torchless::io

@@ -68,7 +68,9 @@ struct MnistSplit {
 // spelling). Checks shapes, types, equal N and labels < 10.
 MnistSplit load_mnist_split(const std::string& dir, bool train);
 
-// Where Debian's dataset-fashion-mnist package installs the four .gz files.
+/// Where the four Fashion-MNIST .gz files are by default: $TORCHLESS_DATA
+/// when set and not empty, else where Debian's dataset-fashion-mnist
+/// package installs them (/usr/share/datasets/fashion-mnist).
 std::string default_fashion_mnist_dir();
 
 }  // namespace torchless::io

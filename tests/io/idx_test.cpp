@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -559,3 +560,14 @@ TEST_P(FashionMnistReal, ShapesAndKnownValues) {
 
 INSTANTIATE_TEST_SUITE_P(Splits, FashionMnistReal, ::testing::Values(true, false),
                          [](const auto& info) { return info.param ? "train" : "t10k"; });
+
+TEST(FashionMnistDir, TorchlessDataOverridesTheDebianFolder) {
+  const char* old = std::getenv("TORCHLESS_DATA");
+  const std::string saved = old ? old : "";
+  ::setenv("TORCHLESS_DATA", "/somewhere/else", 1);
+  EXPECT_EQ(torchless::io::default_fashion_mnist_dir(), "/somewhere/else");
+  ::setenv("TORCHLESS_DATA", "", 1);  // empty: as if unset
+  EXPECT_EQ(torchless::io::default_fashion_mnist_dir(), "/usr/share/datasets/fashion-mnist");
+  if (old) ::setenv("TORCHLESS_DATA", saved.c_str(), 1);
+  else ::unsetenv("TORCHLESS_DATA");
+}

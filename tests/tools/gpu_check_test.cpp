@@ -92,3 +92,28 @@ TEST(GpuCheck, DryRunConfiguresAnSm90Tree) {
   fs::remove_all(out);
   fs::remove_all(tree);
 }
+
+// The carried dependencies (tools/gpu-deps-bundle): a bundle made here must
+// configure the sm_90 tree from its own Eigen, GoogleTest and zlib, as it
+// will on the GPU machine, which has none of them.
+TEST(GpuCheck, DepsBundleConfiguresFromItsOwnPrefix) {
+  const fs::path deps = fresh_dir("deps"), out = fresh_dir("depscfg"), tree = fresh_dir("depstree");
+  const auto b = run_command(quote(std::string(TORCHLESS_SOURCE_DIR) + "/tools/gpu-deps-bundle") + " " +
+                             quote(deps.string()) + " 2>&1");
+  ASSERT_EQ(b.rc, 0) << b.out;
+  EXPECT_TRUE(fs::exists(deps / "include/eigen3/Eigen/Core"));
+  EXPECT_TRUE(fs::exists(deps / "fashion-mnist/train-images-idx3-ubyte.gz"));
+  const std::string cmd = python_env() + quote(std::string(TORCHLESS_SOURCE_DIR) + "/tools/gpu-check") +
+                          " --dry-run --deps " + quote(deps.string()) + " --build-dir " + quote(tree.string()) +
+                          " --out " + quote(out.string()) + " 2>&1";
+  run_command(cmd);
+  const std::string summary = read_file(out / "summary.txt");
+  EXPECT_NE(step_line(summary, "configure").find("PASS"), std::string::npos)
+      << summary << read_file(out / "configure.log");
+  const std::string cache = read_file(tree / "CMakeCache.txt");
+  EXPECT_NE(cache.find("Eigen3_DIR:UNINITIALIZED=" + (deps / "share/eigen3/cmake").string()), std::string::npos);
+  EXPECT_NE(cache.find("ZLIB_INCLUDE_DIR:PATH=" + (deps / "include").string()), std::string::npos);
+  fs::remove_all(out);
+  fs::remove_all(tree);
+  fs::remove_all(deps);
+}
