@@ -31,6 +31,28 @@ DType promote(const Tensor& a, const Tensor& b, const char* op) {
                               " and " + std::string(dtype_name(y)));
 }
 
+// a and b detached, converted to their promoted dtype and expanded to
+// their broadcast shape; errors name `op`.
+struct Operands {
+  Tensor x, y;
+  DType dt;
+  Shape shape;
+};
+Operands broadcast_operands(const Tensor& a, const Tensor& b, const char* op) {
+  const DType dt = promote(a, b, op);
+  Shape shape;
+  try {
+    shape = broadcast_shapes(a.sizes(), b.sizes());
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string(op) + ": " + e.what());
+  }
+  Tensor x = a.dtype() == dt ? a.detach() : a.detach().to(dt);
+  Tensor y = b.dtype() == dt ? b.detach() : b.detach().to(dt);
+  if (x.sizes() != shape) x = x.expand(shape);
+  if (y.sizes() != shape) y = y.expand(shape);
+  return {x, y, dt, shape};
+}
+
 bool on_cuda(const Tensor& a, const Tensor& b) { return a.device().is_cuda() || b.device().is_cuda(); }
 
 // Runs binary op `kop` on the device of a and b (which must be one).
@@ -44,17 +66,7 @@ Tensor binary_forward(const Tensor& a, const Tensor& b, const char* op, F f, Bin
   if (on_cuda(a, b)) return binary_cuda(a, b, op, kop, out_dtype);
   check_cpu(a, op);
   check_cpu(b, op);
-  const DType dt = promote(a, b, op);
-  Shape shape;
-  try {
-    shape = broadcast_shapes(a.sizes(), b.sizes());
-  } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(std::string(op) + ": " + e.what());
-  }
-  Tensor x = a.dtype() == dt ? a.detach() : a.detach().to(dt);
-  Tensor y = b.dtype() == dt ? b.detach() : b.detach().to(dt);
-  if (x.sizes() != shape) x = x.expand(shape);
-  if (y.sizes() != shape) y = y.expand(shape);
+  const auto [x, y, dt, shape] = broadcast_operands(a, b, op);
   const DType odt = out_dtype.value_or(dt);
   Tensor out = empty(shape, odt);
   cpu::dispatch_float(dt, op, [&](auto zero) {
@@ -70,17 +82,7 @@ Tensor binary_cuda(const Tensor& a, const Tensor& b, const char* op, BinaryOp ko
   if (a.device() != b.device())
     throw std::invalid_argument(std::string(op) + ": tensors on " + a.device().str() + " and " + b.device().str() +
                                 " (expected all tensors on one device)");
-  const DType dt = promote(a, b, op);
-  Shape shape;
-  try {
-    shape = broadcast_shapes(a.sizes(), b.sizes());
-  } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(std::string(op) + ": " + e.what());
-  }
-  Tensor x = a.dtype() == dt ? a.detach() : a.detach().to(dt);
-  Tensor y = b.dtype() == dt ? b.detach() : b.detach().to(dt);
-  if (x.sizes() != shape) x = x.expand(shape);
-  if (y.sizes() != shape) y = y.expand(shape);
+  const auto [x, y, dt, shape] = broadcast_operands(a, b, op);
   Tensor out = empty(shape, out_dtype.value_or(dt), a.device());
   cuda::binary(kop, x, y, out);
   return out;

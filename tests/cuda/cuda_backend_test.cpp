@@ -21,17 +21,12 @@
 #ifdef TORCHLESS_TEST_CUDA_BACKEND
 #include "cuda/allocator.h"
 #endif
+#include "support/cuda_skip.h"
 
 using namespace torchless;
 namespace fs = std::filesystem;
 
 namespace {
-
-#define REQUIRE_CUDA_DEVICE()                                                    \
-  do {                                                                           \
-    if (!cuda_built()) GTEST_SKIP() << "skipped: no CUDA backend built";         \
-    if (cuda_device_count() == 0) GTEST_SKIP() << "skipped: no CUDA device";     \
-  } while (0)
 
 const DType kAllDTypes[] = {DType::Float32, DType::Float64,   DType::Float16,    DType::BFloat16,
                             DType::Int8,    DType::Int16,     DType::Int32,      DType::Int64,

@@ -18,17 +18,12 @@
 #include "cuda/kernels/philox.h"
 #include "nn/functional.h"
 #include "optim/adam.h"
+#include "support/cuda_skip.h"
 
 using namespace torchless;
 namespace F = torchless::nn::functional;
 
 namespace {
-
-#define REQUIRE_CUDA_DEVICE()                                                    \
-  do {                                                                           \
-    if (!cuda_built()) GTEST_SKIP() << "skipped: no CUDA backend built";         \
-    if (cuda_device_count() == 0) GTEST_SKIP() << "skipped: no CUDA device";     \
-  } while (0)
 
 const Device kGpu = Device::cuda(0);
 

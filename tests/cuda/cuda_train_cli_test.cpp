@@ -14,6 +14,7 @@
 #include "io/idx.h"
 #include "io/torch_load.h"
 #include "support/test_util.h"
+#include "support/cuda_skip.h"
 
 using namespace torchless;
 using torchless::test::quote;
@@ -33,8 +34,7 @@ double json_number(const std::string& out, const std::string& key) {
 }  // namespace
 
 TEST(CudaTrainCli, ShortEpochSavesACudaCheckpointThatEvaluatesAndResumesOnTheCpu) {
-  if (!cuda_built()) GTEST_SKIP() << "skipped: no CUDA backend built";
-  if (cuda_device_count() == 0) GTEST_SKIP() << "skipped: no CUDA device";
+  REQUIRE_CUDA_DEVICE();
   const std::string data = io::default_fashion_mnist_dir();
   if (!fs::exists(data + "/train-images-idx3-ubyte.gz")) GTEST_SKIP() << "skipped: no Fashion-MNIST at " << data;
   const fs::path dir = fs::temp_directory_path() / ("torchless_cuda_cli_" + std::to_string(getpid()));
