@@ -2,8 +2,6 @@
 // plane per loop iteration (planes are independent, so they split across
 // threads without sharing an output element).
 #include <algorithm>
-#include <cmath>
-#include <limits>
 #include <memory>
 #include <stdexcept>
 
